@@ -1,0 +1,62 @@
+# Every target installs what it needs first, so each works on a fresh clone.
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+# The CPU build of torch lies on the dev/CI disk; a GPU server sets TORCH_SPEC="torch".
+TORCH_SPEC  ?= torch==2.13.0
+TEST_MODEL  ?= .test-model
+STAMP       := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-tools
+# Debian tools the operations tests drive for real.
+SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux
+
+.PHONY: install test lint typecheck pytest run demo bench system-tools clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+system-tools: $(SYSTEM_STAMP)
+
+$(SYSTEM_STAMP): | $(STAMP)
+	@missing=""; \
+	for t in systemd-analyze logrotate cron sqlite3 curl flock; do command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_TOOLS) >/dev/null; \
+	  else echo "missing Debian tools; run: sudo apt-get install $(SYSTEM_TOOLS)"; exit 1; fi; \
+	fi
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check api analyzers monitoring scripts tests bench
+	$(VENV)/bin/ruff format --check api analyzers monitoring scripts tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install system-tools
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+run: install
+	$(VENV)/bin/tiktok-analyzer serve
+
+$(TEST_MODEL)/config.json: | $(STAMP)
+	$(VENV)/bin/tiktok-analyzer make-test-model $(TEST_MODEL)
+
+demo: install $(TEST_MODEL)/config.json
+	TIKTOK_ANALYZER_MODEL=$(TEST_MODEL) TIKTOK_ANALYZER_QUANTIZATION=fp32 $(VENV)/bin/tiktok-analyzer serve
+
+bench: install
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(TEST_MODEL) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,137 @@
+"""The analyzer contract and the registry of analyzers by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from analyzers.errors import InvalidOptionError
+from analyzers.schema import ModelInfo, Quantization
+
+DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
+
+#: called as progress(done, total) while frames are being described
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    """What an analyzer needs to load and run; picklable, built from the settings."""
+
+    model: str = DEFAULT_MODEL
+    quantization: Quantization = "int8"
+    device: str = "auto"
+    batch_size: int = 32
+    max_new_tokens: int = 24
+    #: test hook: seconds to sleep inside describe(), to simulate a hung GPU call
+    test_hang_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrameCaption:
+    """What an analyzer says about one frame: a caption and one answer per aspect."""
+
+    caption: str
+    aspects: dict[str, str]
+
+
+class Analyzer(ABC):
+    """Turns sampled video frames into text, one frame at a time.
+
+    An analyzer is built from an :class:`AnalyzerConfig`, loads its model once
+    in :meth:`load`, and then describes any number of videos. The work is split
+    in two so that a worker can overlap them: :meth:`preprocess` is CPU-only
+    (resize, normalise, to tensors) and may run in a thread for the next video
+    while :meth:`describe` runs the model on the current one.
+
+    Register a new analyzer under a name and the CLI and the service can use
+    it with ``--analyzer NAME`` / ``TIKTOK_ANALYZER_ANALYZER=NAME``::
+
+        @register("mean-colour")
+        class MeanColour(Analyzer):
+            def load(self) -> ModelInfo:
+                return ModelInfo(name="mean", quantization="fp32", device="cpu")
+
+            def preprocess(self, images):
+                return [img.mean(axis=(0, 1)) for img in images]
+
+            def describe(self, prepared, aspects, progress=None):
+                return [
+                    FrameCaption(f"mean colour {c.round()}", {a: "n/a" for a in aspects})
+                    for c in prepared
+                ]
+
+    ``describe`` must return one :class:`FrameCaption` per frame, in order,
+    with an answer (possibly :data:`analyzers.schema.EMPTY_ANSWER`) for every
+    requested aspect, and raise only errors from :mod:`analyzers.errors`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: AnalyzerConfig) -> None:
+        self.config = config
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(width, height) the model wants; the decoder resizes to it when it can."""
+        return None
+
+    @abstractmethod
+    def load(self) -> ModelInfo:
+        """Load the model once; raise ModelLoadError with a message saying what to set."""
+
+    @abstractmethod
+    def preprocess(self, images: Sequence[np.ndarray]) -> Any:
+        """CPU-side preparation of RGB uint8 frames; must not touch the model."""
+
+    @abstractmethod
+    def describe(
+        self,
+        prepared: Any,
+        aspects: Sequence[str],
+        progress: ProgressCallback | None = None,
+    ) -> list[FrameCaption]:
+        """Caption every frame and answer every aspect for it."""
+
+    def release_memory(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Give cached accelerator memory back (called when the worker is idle)."""
+
+
+_A = TypeVar("_A", bound=type[Analyzer])
+_REGISTRY: dict[str, type[Analyzer]] = {}
+
+
+def register(name: str) -> Callable[[_A], _A]:
+    """Class decorator: make an analyzer available under ``name``."""
+
+    def decorate(cls: _A) -> _A:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_analyzers() -> list[str]:
+    _load_builtin_analyzers()
+    return sorted(_REGISTRY)
+
+
+def create_analyzer(name: str, config: AnalyzerConfig) -> Analyzer:
+    """Build (but do not load) the analyzer registered as ``name``."""
+    _load_builtin_analyzers()
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise InvalidOptionError(f"unknown analyzer {name!r}; known analyzers: {known}") from None
+    return cls(config)
+
+
+def _load_builtin_analyzers() -> None:
+    # Imported lazily: importing transformers costs seconds the CLI's --help should not pay.
+    import analyzers.blip2  # noqa: F401

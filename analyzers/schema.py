@@ -1,0 +1,70 @@
+"""The result of one analysis: what the CLI prints as JSON and the API returns."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Orientation = Literal["vertical", "horizontal", "square"]
+Quantization = Literal["int8", "fp16", "bf16", "fp32"]
+
+#: stands in for an answer the model left empty, so clients never see ""
+EMPTY_ANSWER = "(no answer)"
+
+
+class VideoInfo(BaseModel):
+    """What probing the file found, plus the decoder that served the frames."""
+
+    duration_s: float
+    fps: float
+    frame_count: int
+    width: int = Field(description="width as displayed, after rotation")
+    height: int = Field(description="height as displayed, after rotation")
+    orientation: Orientation
+    codec: str
+    has_audio: bool
+    rotation: int = Field(0, description="rotation metadata in degrees (0, 90, 180, 270)")
+    stream_index: int = Field(0, description="container index of the video stream analysed")
+    decoder: str = Field("", description="decord or pyav")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    analyzer: str = "blip2"
+    quantization: Quantization
+    device: str
+    test_model: bool = Field(False, description="true for the random-weight test model")
+
+
+class FrameDescription(BaseModel):
+    timestamp_s: float
+    caption: str
+    aspects: dict[str, str] = Field(default_factory=dict)
+
+
+class AspectAnswer(BaseModel):
+    """One distinct answer for an aspect, with where in the video it holds."""
+
+    text: str
+    frames: int = Field(description="how many sampled frames gave this answer")
+    time_ranges: list[tuple[float, float]] = Field(
+        default_factory=list, description="[start_s, end_s] spans of consecutive frames"
+    )
+
+
+class Timings(BaseModel):
+    decode_s: float
+    inference_s: float
+    total_s: float
+    realtime_factor: float = Field(description="total_s / duration_s; below 1 is faster than real time")
+
+
+class AnalysisResult(BaseModel):
+    video: VideoInfo
+    model: ModelInfo
+    frames: list[FrameDescription]
+    aspects: dict[str, list[AspectAnswer]]
+    summary: str
+    timings: Timings
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,95 @@
+"""All settings, from CLI flags, ``TIKTOK_ANALYZER_*`` variables or an env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from analyzers.base import DEFAULT_MODEL, AnalyzerConfig
+from analyzers.schema import Quantization
+
+
+class Settings(BaseSettings):
+    """Built once at the entry point and passed down; workers receive it pickled."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIKTOK_ANALYZER_",
+        env_file=None,  # the entry point passes _env_file when one is asked for
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    # --- model -----------------------------------------------------------------
+    analyzer: str = "blip2"
+    model: str = DEFAULT_MODEL
+    quantization: Quantization = "int8"
+    device: str = Field("auto", description="auto (first GPU, else CPU), cpu, cuda, cuda:N")
+    batch_size: int = Field(32, ge=1, description="prompts per generate() call")
+    max_new_tokens: int = Field(24, ge=1, le=256)
+
+    # --- sampling ----------------------------------------------------------------
+    frames: int = Field(16, ge=1, description="frames sampled per video by default")
+    max_frames: int = Field(64, ge=1, description="upper bound a request may ask for")
+    max_duration_s: float = Field(600.0, gt=0, description="longer videos are refused")
+    decode_timeout_s: float = Field(120.0, gt=0, description="time one file may take to decode")
+
+    # --- server ------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8003
+    workers: int = Field(1, ge=1, description="worker processes (CPU only, or total cap)")
+    workers_per_gpu: int = Field(1, ge=1)
+    data_dir: Path = Path("data")
+    log_dir: Path = Path("logs")
+    log_level: str = "INFO"
+    max_upload_mb: float = Field(500.0, gt=0)
+    queue_size: int = Field(64, ge=1, description="jobs waiting; more get 503")
+    wait_timeout_s: float = Field(300.0, ge=0, description="how long POST /analyze?wait=true waits")
+    job_timeout_s: float = Field(0.0, ge=0, description="fixed per-job limit; 0 = scaled")
+    job_timeout_base_s: float = Field(120.0, gt=0, description="scaled limit: base + factor x duration")
+    job_timeout_factor: float = Field(10.0, gt=0)
+    job_retries: int = Field(1, ge=0, description="re-runs of a job whose worker crashed")
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    heartbeat_timeout_s: float = Field(30.0, gt=0, description="silent worker counts as hung")
+    worker_start_timeout_s: float = Field(600.0, gt=0, description="model loading time allowed")
+    drain_timeout_s: float = Field(60.0, ge=0, description="SIGTERM: time running jobs may finish")
+    api_key: SecretStr | None = None
+
+    # --- test hooks (never set in production) -------------------------------------
+    test_hang_s: float = Field(0.0, ge=0, description="test hook: analyzer sleeps this long")
+
+    def analyzer_config(self, device: str | None = None) -> AnalyzerConfig:
+        return AnalyzerConfig(
+            model=self.model,
+            quantization=self.quantization,
+            device=device or self.device,
+            batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            test_hang_s=self.test_hang_s,
+        )
+
+    def job_timeout_for(self, duration_s: float) -> float:
+        """Per-job limit: fixed when set, else scaled to the video's duration."""
+        if self.job_timeout_s > 0:
+            return self.job_timeout_s
+        return self.job_timeout_base_s + self.job_timeout_factor * duration_s
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "stable_multiprocess_api.log"
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment (and env file), with explicit overrides on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(_env_file=env_file, **clean)  # type: ignore[call-arg]
