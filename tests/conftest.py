@@ -1,0 +1,41 @@
+"""Fixtures shared by every test package: generated videos, the tiny BLIP-2, the corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.media import make_video
+
+#: ../shared/videos beside the clone; absent on a user's machine, so tests skip
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    if not SHARED_VIDEOS.is_dir():
+        pytest.skip("../shared/videos is not present")
+    return SHARED_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight BLIP-2 built locally, loadable by the real from_pretrained code."""
+    from analyzers.test_model import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("tiny-blip2"))
+
+
+@pytest.fixture(scope="session")
+def portrait_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 s 720x1280 H.264, the shape of a real TikTok upload."""
+    out = tmp_path_factory.mktemp("videos") / "portrait_30s.mp4"
+    return make_video(out, width=720, height=1280, duration_s=30, fps=30)
+
+
+@pytest.fixture(scope="session")
+def short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 s small portrait H.264 with audio: cheap enough for server tests."""
+    out = tmp_path_factory.mktemp("videos") / "short_4s.mp4"
+    return make_video(out, width=180, height=320, duration_s=4, fps=10, audio=True)
