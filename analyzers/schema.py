@@ -57,7 +57,9 @@ class Timings(BaseModel):
     decode_s: float
     inference_s: float
     total_s: float
-    realtime_factor: float = Field(description="total_s / duration_s; below 1 is faster than real time")
+    realtime_factor: float = Field(
+        description="total_s / duration_s; below 1 is faster than real time"
+    )
 
 
 class AnalysisResult(BaseModel):

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, ge=1, description="jobs waiting; more get 503")
     wait_timeout_s: float = Field(300.0, ge=0, description="how long POST /analyze?wait=true waits")
     job_timeout_s: float = Field(0.0, ge=0, description="fixed per-job limit; 0 = scaled")
-    job_timeout_base_s: float = Field(120.0, gt=0, description="scaled limit: base + factor x duration")
+    job_timeout_base_s: float = Field(
+        120.0, gt=0, description="scaled limit: base + factor x duration"
+    )
     job_timeout_factor: float = Field(10.0, gt=0)
     job_retries: int = Field(1, ge=0, description="re-runs of a job whose worker crashed")
     heartbeat_interval_s: float = Field(1.0, gt=0)
