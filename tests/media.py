@@ -1,0 +1,191 @@
+"""Test media generated on the spot with PyAV, so no binary fixture lives in git.
+
+Every generated video frame carries its own frame number as a row of black/white
+cells (bit k of the number in cell k, least significant bit on the left) across
+the top band of the *stored* picture, so a test can tell exactly which frame a
+decoder returned, even after a resize to 224x224. Below the band, a gradient that
+moves with time and a frame-dependent blue level make consecutive frames differ.
+"""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+#: cells in the frame-number band: enough for 2**12 = 4096 frames (136 s at 30 fps)
+CODE_BITS = 12
+#: fraction of the stored height taken by the frame-number band
+BAND_FRACTION = 0.15
+
+
+def _base_gradient(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.linspace(0, 255, width, dtype=np.float32)[None, :].repeat(height, axis=0)
+    ys = np.linspace(0, 255, height, dtype=np.float32)[:, None].repeat(width, axis=1)
+    return xs.astype(np.uint8), ys.astype(np.uint8)
+
+
+def frame_pixels(index: int, total: int, width: int, height: int) -> np.ndarray:
+    """The RGB picture make_video stores as frame ``index`` (stored orientation)."""
+    red, green = _base_gradient(width, height)
+    img = np.empty((height, width, 3), dtype=np.uint8)
+    img[..., 0] = red + np.uint8((index * 4) % 256)  # uint8 wrap-around: the gradient moves
+    img[..., 1] = green
+    img[..., 2] = np.uint8(round(255 * index / max(1, total - 1)))
+    band = max(8, int(height * BAND_FRACTION))
+    cell = width // CODE_BITS
+    for bit in range(CODE_BITS):
+        img[:band, bit * cell : (bit + 1) * cell] = 255 if (index >> bit) & 1 else 0
+    return img
+
+
+def read_frame_number(image: np.ndarray, rotation: int = 0) -> int:
+    """Frame number written by make_video, from a decoded RGB frame in display orientation.
+
+    ``rotation`` is the clockwise rotation that was applied for display (the
+    ``rotation`` given to make_video); it is undone before the band is read.
+    """
+    stored = np.rot90(image, k=(rotation // 90) % 4)
+    height, width = stored.shape[:2]
+    band = max(8, int(height * BAND_FRACTION))
+    cell = width // CODE_BITS
+    luma = stored[: band * 3 // 4, :, :].astype(np.float32).mean(axis=2)
+    number = 0
+    for bit in range(CODE_BITS):
+        # Sample the middle of each cell: edges blur under chroma subsampling and resizing.
+        lo, hi = bit * cell + cell // 4, (bit + 1) * cell - cell // 4
+        if luma[band // 8 :, lo:hi].mean() > 127:
+            number |= 1 << bit
+    return number
+
+
+def make_video(
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    duration_s: float,
+    fps: int = 30,
+    codec: str = "libx264",
+    rotation: int = 0,
+    audio: bool = False,
+    keyint_s: float = 2.0,
+) -> Path:
+    """Encode a test video; width/height are the stored size, ``rotation`` the clockwise
+    display rotation written as container metadata (90 turns a 1280x720 file portrait).
+
+    ``keyint_s`` is the keyframe interval; phones and TikTok use a few seconds.
+    """
+    if rotation % 90:
+        raise ValueError(f"rotation must be a multiple of 90, got {rotation}")
+    path = Path(path)
+    total = max(1, round(duration_s * fps))
+    options = {"movflags": "+faststart"} if path.suffix.lower() in {".mp4", ".mov"} else {}
+    with av.open(str(path), mode="w", options=options) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.gop_size = max(1, round(keyint_s * fps))
+        stream.options = _encoder_options(codec)
+        if rotation % 360:
+            # PyAV's angle is counter-clockwise (as VideoFrame.rotation reads back);
+            # the 'rotate' tag phones write is clockwise.
+            stream.set_display_rotation(-(rotation % 360))
+        audio_stream = _add_audio(out) if audio else None
+        for index in range(total):
+            frame = av.VideoFrame.from_ndarray(
+                frame_pixels(index, total, width, height), format="rgb24"
+            )
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        if audio_stream is not None:
+            _write_tone(out, audio_stream, duration_s)
+    return path
+
+
+def _encoder_options(codec: str) -> dict[str, str]:
+    # The fastest settings each encoder has: tests need the pictures, not the quality.
+    if codec in {"libx264", "libx265"}:
+        return {"preset": "ultrafast", "crf": "28"}
+    if codec == "libvpx-vp9":
+        return {"deadline": "realtime", "cpu-used": "8", "crf": "40", "b": "0"}
+    if codec == "libsvtav1":
+        return {"preset": "12", "crf": "45"}
+    return {}
+
+
+def _add_audio(out: av.container.OutputContainer) -> av.audio.stream.AudioStream:
+    codec = "libopus" if out.format.name in {"webm", "matroska"} else "aac"
+    stream = out.add_stream(codec, rate=48000)
+    stream.layout = "mono"
+    return stream
+
+
+def _write_tone(
+    out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, duration_s: float
+) -> None:
+    rate, chunk = 48000, 960
+    samples_total = int(duration_s * rate)
+    fmt = stream.format.name
+    for start in range(0, samples_total, chunk):
+        t = (np.arange(start, start + chunk) / rate).astype(np.float32)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        planar = fmt.endswith("p")
+        frame = av.AudioFrame.from_ndarray(tone if planar else tone.T.copy().T, format=fmt)
+        frame.sample_rate = rate
+        frame.layout = "mono"
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
+def make_audio_only(path: Path, duration_s: float = 2.0) -> Path:
+    """A file with one AAC audio stream and no video (like a podcast saved as .mp4)."""
+    path = Path(path)
+    with av.open(str(path), mode="w") as out:
+        _write_tone(out, _add_audio(out), duration_s)
+    return path
+
+
+def make_image_file(path: Path, width: int = 64, height: int = 48) -> Path:
+    """A still PNG image saved under whatever name is given (e.g. clip.mp4)."""
+    from PIL import Image
+
+    path = Path(path)
+    Image.fromarray(frame_pixels(0, 1, width, height)).save(path, format="PNG")
+    return path
+
+
+def make_text_file(path: Path) -> Path:
+    """Plain text saved under a video's name."""
+    path = Path(path)
+    path.write_text("this is not a video, just some words\n" * 20)
+    return path
+
+
+def make_truncated_video(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    """The first ``keep`` of src's bytes: with the index at the front (faststart), the
+    container still promises every frame, but only part of the data is there."""
+    src, dst = Path(src), Path(dst)
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def make_empty_file(path: Path) -> Path:
+    """Zero bytes."""
+    path = Path(path)
+    path.write_bytes(b"")
+    return path
+
+
+def copy_media(src: Path, dst: Path) -> Path:
+    """Copy a file (e.g. from the corpus) so a test may rename or damage it."""
+    shutil.copyfile(src, dst)
+    return Path(dst)
