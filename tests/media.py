@@ -135,8 +135,7 @@ def _write_tone(
     for start in range(0, samples_total, chunk):
         t = (np.arange(start, start + chunk) / rate).astype(np.float32)
         tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        planar = fmt.endswith("p")
-        frame = av.AudioFrame.from_ndarray(tone if planar else tone.T.copy().T, format=fmt)
+        frame = av.AudioFrame.from_ndarray(tone, format=fmt)
         frame.sample_rate = rate
         frame.layout = "mono"
         frame.pts = start
