@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     worker_start_timeout_s: float = Field(600.0, gt=0, description="model loading time allowed")
     drain_timeout_s: float = Field(60.0, ge=0, description="SIGTERM: time running jobs may finish")
     api_key: SecretStr | None = None
+    prefetch: bool = Field(
+        True, description="decode the next job while the model runs the current one"
+    )
 
     # --- test hooks (never set in production) -------------------------------------
     test_hang_s: float = Field(0.0, ge=0, description="test hook: analyzer sleeps this long")

@@ -4,7 +4,7 @@ Every generated video frame carries its own frame number as a row of black/white
 cells (bit k of the number in cell k, least significant bit on the left) across
 the top band of the *stored* picture, so a test can tell exactly which frame a
 decoder returned, even after a resize to 224x224. Below the band, a gradient that
-moves with time and a frame-dependent blue level make consecutive frames differ.
+moves with time and a frame-dependent colour make consecutive frames differ.
 """
 
 from __future__ import annotations
@@ -22,24 +22,36 @@ CODE_BITS = 12
 BAND_FRACTION = 0.15
 
 
-def _base_gradient(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    xs = np.linspace(0, 255, width, dtype=np.float32)[None, :].repeat(height, axis=0)
-    ys = np.linspace(0, 255, height, dtype=np.float32)[:, None].repeat(width, axis=1)
-    return xs.astype(np.uint8), ys.astype(np.uint8)
+class _FramePainter:
+    """Paints frame ``index`` straight into a yuv420p buffer: no RGB conversion per frame."""
 
+    def __init__(self, width: int, height: int, total: int) -> None:
+        if width % 2 or height % 2:
+            raise ValueError(f"yuv420p needs an even size, got {width}x{height}")
+        self.width, self.height, self.total = width, height, total
+        self.band = max(8, int(height * BAND_FRACTION)) // 2 * 2
+        self.cell = width // CODE_BITS
+        ramp = np.linspace(16, 235, width, dtype=np.float32).astype(np.uint8)
+        self.luma_ramp = np.broadcast_to(ramp, (height, width))
+        chroma_ramp = np.linspace(40, 216, height // 2, dtype=np.float32).astype(np.uint8)
+        self.u_plane = np.broadcast_to(chroma_ramp[:, None], (height // 2, width // 2)).copy()
+        self.u_plane[: self.band // 2] = 128  # neutral chroma: the band stays black and white
+        self.buffer = np.empty((height * 3 // 2, width), dtype=np.uint8)
 
-def frame_pixels(index: int, total: int, width: int, height: int) -> np.ndarray:
-    """The RGB picture make_video stores as frame ``index`` (stored orientation)."""
-    red, green = _base_gradient(width, height)
-    img = np.empty((height, width, 3), dtype=np.uint8)
-    img[..., 0] = red + np.uint8((index * 4) % 256)  # uint8 wrap-around: the gradient moves
-    img[..., 1] = green
-    img[..., 2] = np.uint8(round(255 * index / max(1, total - 1)))
-    band = max(8, int(height * BAND_FRACTION))
-    cell = width // CODE_BITS
-    for bit in range(CODE_BITS):
-        img[:band, bit * cell : (bit + 1) * cell] = 255 if (index >> bit) & 1 else 0
-    return img
+    def paint(self, index: int) -> np.ndarray:
+        h, w, band, cell = self.height, self.width, self.band, self.cell
+        y = self.buffer[:h]
+        np.add(self.luma_ramp, np.uint8((index * 4) % 256), out=y)  # wraps: the picture moves
+        for bit in range(CODE_BITS):
+            y[:band, bit * cell : (bit + 1) * cell] = 235 if (index >> bit) & 1 else 16
+        y[:band, CODE_BITS * cell :] = 16
+        # yuv420p keeps U then V as quarter-size planes packed two rows per buffer row
+        u = self.buffer[h : h + h // 4].reshape(h // 2, w // 2)
+        v = self.buffer[h + h // 4 :].reshape(h // 2, w // 2)
+        u[:] = self.u_plane
+        v[:] = round(16 + 224 * index / max(1, self.total - 1))
+        v[: band // 2] = 128
+        return self.buffer
 
 
 def read_frame_number(image: np.ndarray, rotation: int = 0) -> int:
@@ -50,7 +62,7 @@ def read_frame_number(image: np.ndarray, rotation: int = 0) -> int:
     """
     stored = np.rot90(image, k=(rotation // 90) % 4)
     height, width = stored.shape[:2]
-    band = max(8, int(height * BAND_FRACTION))
+    band = max(8, int(height * BAND_FRACTION)) // 2 * 2
     cell = width // CODE_BITS
     luma = stored[: band * 3 // 4, :, :].astype(np.float32).mean(axis=2)
     number = 0
@@ -73,11 +85,14 @@ def make_video(
     rotation: int = 0,
     audio: bool = False,
     keyint_s: float = 2.0,
+    preset: str = "ultrafast",
 ) -> Path:
     """Encode a test video; width/height are the stored size, ``rotation`` the clockwise
     display rotation written as container metadata (90 turns a 1280x720 file portrait).
 
     ``keyint_s`` is the keyframe interval; phones and TikTok use a few seconds.
+    ``preset`` (x264/x265 only): "ultrafast" encodes fastest but also decodes unusually
+    fast (no CABAC, B-frames or deblocking); "veryfast" is closer to what phones send.
     """
     if rotation % 90:
         raise ValueError(f"rotation must be a multiple of 90, got {rotation}")
@@ -89,16 +104,15 @@ def make_video(
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.gop_size = max(1, round(keyint_s * fps))
-        stream.options = _encoder_options(codec)
+        stream.options = _encoder_options(codec, preset)
         if rotation % 360:
             # PyAV's angle is counter-clockwise (as VideoFrame.rotation reads back);
             # the 'rotate' tag phones write is clockwise.
             stream.set_display_rotation(-(rotation % 360))
         audio_stream = _add_audio(out) if audio else None
+        painter = _FramePainter(width, height, total)
         for index in range(total):
-            frame = av.VideoFrame.from_ndarray(
-                frame_pixels(index, total, width, height), format="rgb24"
-            )
+            frame = av.VideoFrame.from_ndarray(painter.paint(index), format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
             out.mux(stream.encode(frame))
@@ -108,10 +122,10 @@ def make_video(
     return path
 
 
-def _encoder_options(codec: str) -> dict[str, str]:
+def _encoder_options(codec: str, preset: str) -> dict[str, str]:
     # The fastest settings each encoder has: tests need the pictures, not the quality.
     if codec in {"libx264", "libx265"}:
-        return {"preset": "ultrafast", "crf": "28"}
+        return {"preset": preset, "crf": "28"}
     if codec == "libvpx-vp9":
         return {"deadline": "realtime", "cpu-used": "8", "crf": "40", "b": "0"}
     if codec == "libsvtav1":
@@ -134,10 +148,10 @@ def _write_tone(
     fmt = stream.format.name
     for start in range(0, samples_total, chunk):
         t = (np.arange(start, start + chunk) / rate).astype(np.float32)
-        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(tone, format=fmt)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t))[None, :]
+        tone = (tone * 32767).astype(np.int16) if fmt.startswith("s16") else tone.astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(tone, format=fmt, layout="mono")
         frame.sample_rate = rate
-        frame.layout = "mono"
         frame.pts = start
         frame.time_base = Fraction(1, rate)
         out.mux(stream.encode(frame))
@@ -157,7 +171,9 @@ def make_image_file(path: Path, width: int = 64, height: int = 48) -> Path:
     from PIL import Image
 
     path = Path(path)
-    Image.fromarray(frame_pixels(0, 1, width, height)).save(path, format="PNG")
+    ramp = np.linspace(0, 255, width, dtype=np.float32).astype(np.uint8)
+    pixels = np.stack([np.broadcast_to(ramp, (height, width))] * 3, axis=2)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(path, format="PNG")
     return path
 
 
@@ -187,4 +203,19 @@ def make_empty_file(path: Path) -> Path:
 def copy_media(src: Path, dst: Path) -> Path:
     """Copy a file (e.g. from the corpus) so a test may rename or damage it."""
     shutil.copyfile(src, dst)
+    return Path(dst)
+
+
+def make_damaged_video(src: Path, dst: Path, start: float = 0.4, end: float = 0.6) -> Path:
+    """src with the bytes of its media data between fractions ``start`` and ``end`` overwritten
+    by noise: the container stays readable, the frames stored there do not decode."""
+    data = bytearray(Path(src).read_bytes())
+    at = data.find(b"mdat")
+    if at < 0:
+        raise ValueError(f"{src} has no mdat box: make_damaged_video needs an MP4/MOV")
+    first = at + 4
+    lo, hi = first + int((len(data) - first) * start), first + int((len(data) - first) * end)
+    noise = np.random.default_rng(1234).integers(0, 256, hi - lo, dtype=np.uint8)
+    data[lo:hi] = noise.tobytes()
+    Path(dst).write_bytes(bytes(data))
     return Path(dst)

@@ -1,0 +1,185 @@
+"""Loading BLIP-2 from a hub id or a directory, with one clear error per wrong setting."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analyzers.base import AnalyzerConfig
+from analyzers.blip2_batching import TokenSpec
+from analyzers.errors import ModelLoadError
+from analyzers.test_model import is_test_model
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+_MODEL_HINT = "set TIKTOK_ANALYZER_MODEL (or --model) to a local BLIP-2 directory or a hub id"
+_DEVICE_HINT = "set TIKTOK_ANALYZER_DEVICE (or --device) to cpu or auto"
+_QUANT_HINT = "set TIKTOK_ANALYZER_QUANTIZATION (or --quantization)"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Everything describe() needs, read once at load time."""
+
+    model: Any
+    processor: Any
+    device: str
+    compute_dtype: torch.dtype
+    spec: TokenSpec
+    #: (width, height) the image processor resizes to
+    image_size: tuple[int, int]
+    test_model: bool
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> first visible CUDA GPU or 'cpu'; 'cuda' -> 'cuda:0'; checks the GPU exists."""
+    import torch
+
+    name = device.strip().lower()
+    if name in ("", "auto"):
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name != "cuda" and not name.startswith("cuda:"):
+        raise ModelLoadError(
+            f"unknown device {device!r}; set TIKTOK_ANALYZER_DEVICE (or --device) "
+            "to auto, cpu, cuda or cuda:N"
+        )
+    if not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"device {device!r} asked for, but CUDA is not available to torch "
+            f"{torch.__version__}; {_DEVICE_HINT}"
+        )
+    index_text = name.partition(":")[2] or "0"
+    count = torch.cuda.device_count()
+    if not index_text.isdigit() or int(index_text) >= count:
+        raise ModelLoadError(
+            f"device {device!r} does not exist ({count} CUDA device(s) visible); "
+            "set TIKTOK_ANALYZER_DEVICE (or --device) to auto or cuda:0..cuda:"
+            f"{max(count - 1, 0)}"
+        )
+    return f"cuda:{int(index_text)}"
+
+
+def _looks_like_path(model: str) -> bool:
+    # Hub ids are "name" or "org/name"; anything else that names a path is meant to be local.
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
+
+
+def _from_pretrained_kwargs(
+    config: AnalyzerConfig, device: str, llm_int8_threshold: float
+) -> tuple[dict[str, Any], torch.dtype]:
+    import torch
+
+    quant = config.quantization
+    on_cpu = device == "cpu"
+    kwargs: dict[str, Any] = {"device_map": {"": device}}
+    if quant == "int8":
+        try:
+            import bitsandbytes  # noqa: F401
+            from transformers import BitsAndBytesConfig
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"int8 needs bitsandbytes, which cannot be imported ({exc}); install it or "
+                f"{_QUANT_HINT} to fp16, bf16 or fp32"
+            ) from exc
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_8bit=True, llm_int8_threshold=llm_int8_threshold
+        )
+        # Non-quantized parts: fp16 on a GPU (the usual LLM.int8 setup), fp32 on a CPU where
+        # fp32 is the native fast path.
+        dtype = torch.float32 if on_cpu else torch.float16
+    else:
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[quant]
+    if quant == "bf16" and not on_cpu and not torch.cuda.is_bf16_supported():
+        raise ModelLoadError(f"this GPU has no bf16 support; {_QUANT_HINT} to fp16 or int8")
+    if quant == "fp16" and on_cpu:
+        logger.warning("fp16 on the CPU works but is slow; fp32 or bf16 is faster there")
+    kwargs["dtype"] = dtype
+    return kwargs, dtype
+
+
+def _load_pretrained(
+    source: str, kwargs: dict[str, Any], local: bool, config: AnalyzerConfig
+) -> tuple[Any, Any]:
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+    try:
+        processor = Blip2Processor.from_pretrained(source, local_files_only=local)
+        model = Blip2ForConditionalGeneration.from_pretrained(
+            source, local_files_only=local, **kwargs
+        )
+    except OSError as exc:
+        where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
+        raise ModelLoadError(
+            f"cannot load BLIP-2 {config.model!r} from {where}: {_first_line(exc)}; {_MODEL_HINT}"
+        ) from exc
+    except (ValueError, RuntimeError, ImportError, KeyError, TypeError) as exc:
+        raise ModelLoadError(
+            f"cannot load BLIP-2 {config.model!r} with quantization {config.quantization} on "
+            f"{kwargs['device_map']['']}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
+            "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
+        ) from exc
+    return processor, model.eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _token_spec(model: Any, processor: Any, config: AnalyzerConfig) -> TokenSpec:
+    tokenizer = processor.tokenizer
+    image_token_id = model.config.image_token_index
+    num_query = model.config.num_query_tokens
+    processor_image_id = tokenizer.convert_tokens_to_ids(str(processor.image_token))
+    if image_token_id is None or processor_image_id != image_token_id:
+        raise ModelLoadError(
+            f"model {config.model!r}: the processor's image token ({processor_image_id}) does "
+            f"not match the model's image_token_index ({image_token_id}); {_MODEL_HINT}"
+        )
+    if processor.num_query_tokens not in (None, num_query):
+        raise ModelLoadError(
+            f"model {config.model!r}: processor num_query_tokens {processor.num_query_tokens} "
+            f"!= model {num_query}; {_MODEL_HINT}"
+        )
+    pad = tokenizer.pad_token_id
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ModelLoadError(f"model {config.model!r}: tokenizer has no EOS token; {_MODEL_HINT}")
+    return TokenSpec(
+        image_token_id=int(image_token_id),
+        num_query_tokens=int(num_query),
+        pad_token_id=int(pad if pad is not None else eos),
+        eos_token_id=int(eos),
+    )
+
+
+def load_blip2(config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> LoadedModel:
+    """Load processor and model as the config says, or raise ModelLoadError naming the setting."""
+    path = Path(config.model).expanduser()
+    local = path.is_dir()
+    if not local and (path.exists() or _looks_like_path(config.model)):
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise ModelLoadError(f"model directory {str(path)!r} {what}; {_MODEL_HINT}")
+    device = resolve_device(config.device)
+    kwargs, dtype = _from_pretrained_kwargs(config, device, llm_int8_threshold)
+    # The per-batch "inputs will be cast to float16" notice from bitsandbytes would flood the log.
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+    source = str(path) if local else config.model
+    processor, model = _load_pretrained(source, kwargs, local, config)
+    size = processor.image_processor.size
+    return LoadedModel(
+        model=model,
+        processor=processor,
+        device=device,
+        compute_dtype=dtype,
+        spec=_token_spec(model, processor, config),
+        image_size=(int(size["width"]), int(size["height"])),
+        test_model=local and is_test_model(path),
+    )

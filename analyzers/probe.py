@@ -1,0 +1,170 @@
+"""What a video file holds, read with PyAV before any frame is sampled."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import stat
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from analyzers.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
+from analyzers.schema import Orientation, VideoInfo
+
+#: packets read at most while looking for the first frame (which carries the rotation)
+_FIRST_FRAME_PACKETS = 64
+
+
+@contextlib.contextmanager
+def open_media(path: str | Path) -> Iterator[Any]:
+    """Open ``path`` with PyAV, turning every failure into a one-line InputError."""
+    file = Path(path)
+    try:
+        info = file.stat()
+    except FileNotFoundError:
+        raise NotAVideoError("the file does not exist") from None
+    except OSError as err:
+        raise NotAVideoError(f"the file cannot be read ({err.strerror or err})") from None
+    # Pipes and devices cannot be read twice (we probe, then decode), and can block forever.
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAVideoError("not a regular file (a pipe, device or folder); save it to a file")
+    if info.st_size == 0:
+        raise EmptyFileError("the file is empty (0 bytes)")
+    try:
+        container = av.open(str(file), metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        raise NotAVideoError(
+            "the file is not a video: its data is in no container format we know"
+        ) from None
+    except (av.error.FFmpegError, OSError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise NotAVideoError(f"the file cannot be opened as a video ({reason})") from None
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def is_still_image_format(format_name: str) -> bool:
+    """True for FFmpeg's single-picture demuxers (png_pipe, jpeg_pipe, image2 ...)."""
+    return format_name.endswith("_pipe") or format_name in {"image2", "tty"}
+
+
+def choose_video_stream(container: Any) -> Any:
+    """The video stream to analyse: FFmpeg's own choice (av_find_best_stream).
+
+    av_find_best_stream is also what decord uses to pick its stream, so both
+    decoders agree on "the" video whenever their FFmpeg versions rank alike;
+    the sampler still checks that they do (see analyzers.decoders).
+    """
+    format_name = container.format.name
+    if is_still_image_format(format_name):
+        kind = format_name.removesuffix("_pipe")
+        raise NotAVideoError(f"the file is a still image ({kind}), not a video")
+    stream = container.streams.best("video")
+    if stream is None:
+        raise NoVideoStreamError(f"the file has no video stream (it holds {_describe(container)})")
+    return stream
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read duration, frame rate, size, rotation and codec of the file's video stream."""
+    with open_media(path) as container:
+        stream = choose_video_stream(container)
+        rotation = _rotation(container, stream)
+        stored_w, stored_h = int(stream.codec_context.width), int(stream.codec_context.height)
+        width, height = (stored_h, stored_w) if rotation in (90, 270) else (stored_w, stored_h)
+        fps = _fps(stream)
+        duration = _duration(container, stream)
+        frames = int(stream.frames or 0)
+        if frames <= 0 and duration > 0 and fps > 0:
+            frames = max(1, round(duration * fps))
+        if duration <= 0 < frames and fps > 0:
+            duration = frames / fps
+        return VideoInfo(
+            duration_s=round(duration, 6),
+            fps=round(fps, 6),
+            frame_count=frames,
+            width=width,
+            height=height,
+            orientation=orientation_of(width, height),
+            codec=_codec_name(stream),
+            has_audio=any(s.type == "audio" for s in container.streams),
+            rotation=rotation,
+            stream_index=int(stream.index),
+            decoder="",
+        )
+
+
+def orientation_of(width: int, height: int) -> Orientation:
+    if height > width:
+        return "vertical"
+    if width > height:
+        return "horizontal"
+    return "square"
+
+
+def stream_start_s(stream: Any) -> float:
+    """Presentation time of the stream's first frame; frame times are reported from it."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def _describe(container: Any) -> str:
+    counts: dict[str, int] = {}
+    for s in container.streams:
+        counts[s.type] = counts.get(s.type, 0) + 1
+    if not counts:
+        return "no streams at all"
+    return ", ".join(f"{n} {kind} stream{'s' if n > 1 else ''}" for kind, n in counts.items())
+
+
+def _fps(stream: Any) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and float(rate) > 0 and math.isfinite(float(rate)):
+            return float(rate)
+    return 0.0
+
+
+def _duration(container: Any, stream: Any) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        # The container's duration spans every stream and starts at its own start time.
+        return float(Fraction(container.duration, av.time_base))
+    return 0.0
+
+
+def _codec_name(stream: Any) -> str:
+    codec = stream.codec_context.codec
+    # canonical_name is the format ("av1"); name may be a decoder's ("libdav1d").
+    return str(getattr(codec, "canonical_name", None) or codec.name)
+
+
+def _rotation(container: Any, stream: Any) -> int:
+    """Clockwise display rotation (0/90/180/270) from the display matrix or 'rotate' tag.
+
+    PyAV exposes the container's display matrix only on decoded frames
+    (VideoFrame.rotation, counter-clockwise), so the first frame is decoded.
+    """
+    tag = stream.metadata.get("rotate")
+    if tag is not None:
+        with contextlib.suppress(ValueError):
+            return _quarter_turns(float(tag))
+    with contextlib.suppress(av.error.FFmpegError, ValueError, StopIteration):
+        for packets, packet in enumerate(container.demux(stream)):
+            if packets >= _FIRST_FRAME_PACKETS:
+                break
+            for frame in packet.decode():
+                return _quarter_turns(-float(frame.rotation))
+    return 0
+
+
+def _quarter_turns(degrees: float) -> int:
+    # Display matrices may hold any angle; frames are only ever turned by quarter turns.
+    return (round(degrees / 90) * 90) % 360

@@ -1,0 +1,94 @@
+"""The caption prompt and the aspect questions, in the form BLIP-2 OPT was trained on."""
+
+from __future__ import annotations
+
+from analyzers.errors import InvalidOptionError
+
+DEFAULT_ASPECTS: tuple[str, ...] = (
+    "scene",
+    "people",
+    "actions",
+    "objects",
+    "text",
+    "mood",
+    "style",
+    "camera",
+)
+
+#: Empty on purpose: blip2-opt-2.7b was pre-trained to caption from the image queries and
+#: BOS alone (what its model card shows). "a photo of" only helps the COCO-finetuned
+#: checkpoints, and would then have to be glued back onto every caption.
+CAPTION_PROMPT = ""
+
+# Short VQA-style questions: OPT-2.7b is not instruction-tuned, so it answers simple
+# "Question: ... Answer:" prompts and drifts on long or compound ones.
+ASPECT_PROMPTS: dict[str, str] = {
+    "scene": "Question: Where is this scene taking place? Answer:",
+    "people": "Question: Who is in this picture? Answer:",
+    "actions": "Question: What is happening in this picture? Answer:",
+    "objects": "Question: What objects are in this picture? Answer:",
+    "text": "Question: What does the text in this picture say? Answer:",
+    "mood": "Question: What is the mood of this picture? Answer:",
+    "style": "Question: What are the colors and lighting like in this picture? Answer:",
+    # One frame cannot show camera movement; the shot type is what a frame can answer.
+    "camera": "Question: Is this a close-up, a medium shot or a wide shot? Answer:",
+}
+
+#: How each aspect is introduced in the summary text.
+ASPECT_LABELS: dict[str, str] = {
+    "scene": "Scene",
+    "people": "People",
+    "actions": "Actions",
+    "objects": "Objects",
+    "text": "On-screen text",
+    "mood": "Mood",
+    "style": "Visual style",
+    "camera": "Camera",
+}
+
+ASPECT_ALIASES: dict[str, str] = {
+    "setting": "scene",
+    "place": "scene",
+    "location": "scene",
+    "person": "people",
+    "action": "actions",
+    "activity": "actions",
+    "object": "objects",
+    "on_screen_text": "text",
+    "onscreen_text": "text",
+    "ocr": "text",
+    "emotion": "mood",
+    "visual_style": "style",
+    "lighting": "style",
+    "shot": "camera",
+    "shot_type": "camera",
+}
+
+
+def resolve_aspects(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate aspect names, map aliases to canonical names, drop repeats keeping order."""
+    if not names:
+        raise InvalidOptionError(
+            f"at least one aspect is required; known aspects: {', '.join(DEFAULT_ASPECTS)}"
+        )
+    resolved: list[str] = []
+    unknown: list[str] = []
+    for raw in names:
+        key = raw.strip().lower().replace("-", "_").replace(" ", "_")
+        name = ASPECT_ALIASES.get(key, key)
+        if name not in ASPECT_PROMPTS:
+            unknown.append(raw)
+        elif name not in resolved:
+            resolved.append(name)
+    if unknown:
+        listed = ", ".join(repr(u) for u in unknown)
+        raise InvalidOptionError(
+            f"unknown aspect {listed}; known aspects: {', '.join(DEFAULT_ASPECTS)}"
+            f" (aliases: {', '.join(sorted(ASPECT_ALIASES))})"
+        )
+    return tuple(resolved)
+
+
+def prompt_for(aspect: str) -> str:
+    """The question asked for one canonical aspect name."""
+    return ASPECT_PROMPTS[aspect]

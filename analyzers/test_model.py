@@ -1,0 +1,190 @@
+"""A tiny random-weight BLIP-2, built locally, that the real loading code can load.
+
+Nothing here touches the network: the tokenizer is trained on a built-in corpus
+with the ``tokenizers`` library and the weights are drawn from a seeded RNG, so
+the same seed always gives byte-identical files. The text it generates is
+meaningless; it exists so tests and demos exercise the real from_pretrained,
+int8 and generate paths in well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: file written beside the weights; the analyzer reports test_model=True when it is present
+TEST_MODEL_MARKER = "tiktok_analyzer_test_model.json"
+
+#: special tokens, in id order; <image> is the placeholder Blip2Processor repeats per query
+PAD, BOS, EOS, UNK, IMAGE = "<pad>", "<s>", "</s>", "<unk>", "<image>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, IMAGE)
+
+_VOCAB_SIZE = 700
+_NUM_QUERY_TOKENS = 4
+_MAX_POSITIONS = 512  # query tokens + longest prompt + max_new_tokens (settings allow 256)
+
+# Enough everyday English that prompts and plausible answers tokenize into word-sized pieces.
+_WORDS = """
+a an the this that these those there here is are was were be been being has have had do does
+did what which who whom whose where when why how in on at of to from with without by for about
+into onto over under above below behind between near inside outside up down left right top
+bottom front back side middle center man woman men women boy girl child children baby person
+people group crowd friend family couple dancer singer player teacher student cook chef
+he she they it his her their its one two three four five many some several few all no
+sitting standing walking running dancing jumping talking singing eating drinking cooking
+smiling laughing holding wearing looking playing posing pointing waving driving riding
+swimming reading writing showing making taking doing using filming recording lying
+room kitchen bedroom bathroom living office street road city park beach sea ocean lake river
+mountain forest field garden yard car bus train plane house building shop store restaurant
+cafe gym stage studio classroom school church bridge sky sun cloud rain snow night day
+indoor outdoor indoors outdoors home table chair couch sofa bed desk door window wall floor
+ceiling lamp light phone camera laptop computer screen television book cup glass bottle
+plate bowl food pizza cake coffee water dog cat bird horse ball hat shirt dress jacket
+shoes glasses bag flower tree plant mirror sign poster logo picture photo image video frame
+scene setting background foreground text words letters caption title subtitle says read
+mood feeling happy sad calm excited funny serious cheerful relaxed energetic dramatic
+romantic peaceful tense cozy dark bright warm cool soft harsh natural artificial colour
+colors color red orange yellow green blue purple pink brown black white gray grey gold silver
+style lighting light shadow vintage modern cinematic colorful pastel vivid muted neon
+close-up closeup medium wide shot angle view selfie handheld static moving pan zoom tilt
+tracking aerial overhead low high eye level camera lens focus blurry sharp vertical
+horizontal portrait landscape kind type sort describe like look looks visible shown
+and or but not very really just also only then than so because while as if
+"""
+
+_SENTENCES = (
+    "a man dancing in a kitchen",
+    "a woman sitting on a couch holding a phone",
+    "two people walking on the beach at sunset",
+    "a close-up of a girl smiling at the camera",
+    "a cat lying on a bed in a bright room",
+    "the text says follow for more",
+    "a wide shot of a city street at night",
+    "warm natural lighting with soft colors",
+    "the mood is happy and relaxed",
+    "a handheld selfie video filmed indoors",
+)
+
+
+def _corpus() -> list[str]:
+    from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
+
+    lines = [CAPTION_PROMPT, *ASPECT_PROMPTS.values(), *_SENTENCES]
+    words = _WORDS.split()
+    # Words both alone and after a space, so byte-level BPE learns the " word" pieces too.
+    lines += [" ".join(words[i : i + 12]) for i in range(0, len(words), 12)]
+    return [line for line in lines if line] * 3
+
+
+def _make_tokenizer() -> Any:
+    """Byte-level BPE trained here, wrapped as a transformers fast tokenizer (adds BOS like OPT)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(unk_token=None))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_VOCAB_SIZE,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(_corpus(), trainer)
+    bos_id = backend.token_to_id(BOS)
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
+    )
+    # No image_token attribute: Blip2Processor (transformers 5.23) then registers "<image>"
+    # itself as an AddedToken; it already exists here, so its id stays SPECIAL_TOKENS' index.
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        padding_side="left",
+    )
+
+
+def _sizes(large_vision: bool) -> dict[str, Any]:
+    if large_vision:
+        # Vision tower dominating the per-image cost, as ViT-g does in blip2-opt-2.7b.
+        vision = {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 6}
+        vision |= {"num_attention_heads": 4, "image_size": 64, "patch_size": 8}
+    else:
+        vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+        vision |= {"num_attention_heads": 2, "image_size": 32, "patch_size": 8}
+    qformer = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    qformer |= {"num_attention_heads": 2, "cross_attention_frequency": 1}
+    text = {"hidden_size": 64, "ffn_dim": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+    return {"vision": vision, "qformer": qformer, "text": text}
+
+
+def _make_config(vocab_size: int, image_token_id: int, sizes: dict[str, Any]) -> Any:
+    from transformers import Blip2Config, Blip2QFormerConfig, Blip2VisionConfig, OPTConfig
+
+    # The stock vision initializer_range (1e-10) would make every image look the same.
+    vision = Blip2VisionConfig(**sizes["vision"], initializer_range=0.05)
+    qformer = Blip2QFormerConfig(
+        **sizes["qformer"], vocab_size=vocab_size, max_position_embeddings=64
+    )
+    text = OPTConfig(
+        **sizes["text"],
+        vocab_size=vocab_size,
+        word_embed_proj_dim=sizes["text"]["hidden_size"],
+        max_position_embeddings=_MAX_POSITIONS,
+        # A wider init than OPT's 0.02 so answers vary with the image and the question.
+        init_std=0.2,
+        pad_token_id=SPECIAL_TOKENS.index(PAD),
+        bos_token_id=SPECIAL_TOKENS.index(BOS),
+        eos_token_id=SPECIAL_TOKENS.index(EOS),
+    )
+    return Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        text_config=text.to_dict(),
+        num_query_tokens=_NUM_QUERY_TOKENS,
+        image_token_index=image_token_id,
+    )
+
+
+def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0) -> Path:
+    """Write a tiny random BLIP-2 (weights, tokenizer, processor, marker) to out_dir."""
+    import torch
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor, BlipImageProcessorPil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = _make_tokenizer()
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE)
+    sizes = _sizes(large_vision)
+    side = sizes["vision"]["image_size"]
+    # The PIL processor: the default one needs torchvision, which this project does not install.
+    image_processor = BlipImageProcessorPil(size={"height": side, "width": side})
+    processor = Blip2Processor(
+        image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=_NUM_QUERY_TOKENS
+    )
+    config = _make_config(len(tokenizer), image_token_id, sizes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Blip2ForConditionalGeneration(config).eval()
+    processor.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    marker = {
+        "test_model": True,
+        "note": "random weights built by analyzers.test_model; generated text is meaningless",
+        "seed": seed,
+        "large_vision": large_vision,
+        "sizes": sizes,
+        "num_query_tokens": _NUM_QUERY_TOKENS,
+        "vocab_size": len(tokenizer),
+    }
+    (out_dir / TEST_MODEL_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    return out_dir
+
+
+def is_test_model(model_dir: Path) -> bool:
+    """True when model_dir was written by make_test_model."""
+    return (Path(model_dir) / TEST_MODEL_MARKER).is_file()

@@ -1,0 +1,77 @@
+"""Logging for every process through one writer in the front process (logrotate-safe)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import sys
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+FORMAT = "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s:%(job)s %(message)s"
+
+
+class JobIdFilter(logging.Filter):
+    """Puts ' job=<id>' on lines logged with extra={'job_id': ...}, nothing on the others."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job_id = getattr(record, "job_id", None)
+        record.job = f" job={job_id}" if job_id else ""
+        return True
+
+
+@dataclass
+class FrontLogging:
+    """The queue workers log into and the listener that alone writes the file."""
+
+    queue: Queue[Any]
+    listener: logging.handlers.QueueListener
+    log_file: Path
+
+    def stop(self) -> None:
+        self.listener.stop()
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if isinstance(handler, logging.handlers.QueueHandler):
+                root.removeHandler(handler)
+
+
+def setup_front_logging(log_file: Path, level: str) -> FrontLogging:
+    """Root logger -> queue -> one listener thread -> WatchedFileHandler + stderr."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    formatter = logging.Formatter(FORMAT)
+    # WatchedFileHandler reopens the file when logrotate moves it away ('create' mode).
+    file_handler = logging.handlers.WatchedFileHandler(str(log_file), encoding="utf-8")
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    for handler in (file_handler, stderr_handler):
+        handler.setFormatter(formatter)
+        handler.addFilter(JobIdFilter())
+    queue: Queue[Any] = multiprocessing.get_context("spawn").Queue()
+    listener = logging.handlers.QueueListener(
+        queue, file_handler, stderr_handler, respect_handler_level=True
+    )
+    listener.start()
+    _route_root_to(queue, level)
+    # uvicorn's own loggers propagate to the root instead of printing on their own.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+    return FrontLogging(queue=queue, listener=listener, log_file=log_file)
+
+
+def setup_worker_logging(queue: Queue[Any], level: str) -> None:
+    """In a worker: everything goes to the front's writer through the queue."""
+    _route_root_to(queue, level)
+    logging.captureWarnings(True)
+
+
+def _route_root_to(queue: Queue[Any], level: str) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(logging.handlers.QueueHandler(queue))
+    root.setLevel(level.upper())

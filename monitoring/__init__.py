@@ -1,0 +1,1 @@
+"""Monitoring: metric definitions, GPU helpers and the system monitor script."""

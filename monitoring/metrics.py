@@ -1,0 +1,82 @@
+"""Prometheus metric definitions for the service, one registry per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+PREFIX = "tiktok_analyzer"
+
+#: seconds; an analysis takes from about a second (tiny model) to many minutes (long video, CPU)
+DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
+#: analysis time / video duration; below 1 is faster than real time
+REALTIME_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10)
+
+
+class ServiceMetrics:
+    """Every metric the service exports; a private registry so tests can build several apps."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            f"{PREFIX}_http_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            f"{PREFIX}_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            registry=r,
+        )
+        self.jobs = Counter(
+            f"{PREFIX}_jobs",
+            "Jobs that reached a final state, by state (done, failed, cancelled).",
+            ["state"],
+            registry=r,
+        )
+        self.job_errors = Counter(
+            f"{PREFIX}_job_errors",
+            "Failed jobs by error code.",
+            ["code"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            f"{PREFIX}_uploads_rejected",
+            "Uploads refused before a job was created, by error code.",
+            ["code"],
+            registry=r,
+        )
+        self.job_duration = Histogram(
+            f"{PREFIX}_job_duration_seconds",
+            "Wall time of a finished analysis on its worker (decode + model).",
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.realtime_factor = Histogram(
+            f"{PREFIX}_job_realtime_factor",
+            "Analysis time divided by video duration for finished jobs.",
+            buckets=REALTIME_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(f"{PREFIX}_queue_depth", "Jobs waiting for a worker.", registry=r)
+        self.busy_workers = Gauge(
+            f"{PREFIX}_busy_workers", "Workers analysing a video right now.", registry=r
+        )
+        self.ready_workers = Gauge(
+            f"{PREFIX}_ready_workers", "Workers with a loaded model (idle or busy).", registry=r
+        )
+        self.worker_restarts = Counter(
+            f"{PREFIX}_worker_restarts",
+            "Worker processes replaced, by reason (crashed, hung, timeout, load_failed).",
+            ["reason"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

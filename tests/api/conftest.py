@@ -1,0 +1,49 @@
+"""Fixtures for the serving tests: small videos and a shared real server."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.serverproc import NotifyListener, ServerProcess
+from tests.media import make_video
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s, 96x160 portrait: the cheapest real upload."""
+    out = tmp_path_factory.mktemp("api-videos") / "tiny_2s.mp4"
+    return make_video(out, width=96, height=160, duration_s=2, fps=10)
+
+
+@pytest.fixture(scope="session")
+def notify() -> Iterator[NotifyListener]:
+    listener = NotifyListener(f"tiktok-analyzer-test-{uuid.uuid4().hex}")
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, notify: NotifyListener
+) -> Iterator[ServerProcess]:
+    """One server shared by the tests that leave it as they found it (2 CPU workers)."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("server-main"),
+        tiny_model_dir,
+        max_upload_mb=1,
+        max_duration_s=20,
+        max_frames=8,
+    )
+    srv.start({"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000"})
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.stop(signal.SIGTERM)
+        srv.ensure_stopped()

@@ -1,0 +1,131 @@
+"""Workers that crash, hang or go silent; the API key. Each scenario on its own server."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.serverproc import ServerProcess, post_video, wait_final, wait_for
+
+API_KEY = "test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+    """Every model call takes 3 s (test hook), so a job is reliably mid-way when we strike."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("server-slow"),
+        tiny_model_dir,
+        test_hang_s=3,
+        job_timeout_s=60,
+        heartbeat_timeout_s=3,
+    )
+    srv.start()
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.ensure_stopped()
+
+
+@pytest.fixture(scope="module")
+def hung_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+    """The model call never returns in time (test hook); jobs get 3 s; API key required."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("server-hung"),
+        tiny_model_dir,
+        workers=1,
+        test_hang_s=600,
+        job_timeout_s=3,
+        api_key=API_KEY,
+    )
+    srv.start()
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.ensure_stopped()
+
+
+def _worker(srv: ServerProcess, slot: int) -> dict[str, Any]:
+    return next(w for w in srv.health()[1]["workers"] if w["id"] == slot)
+
+
+def _replaced(srv: ServerProcess, slot: int, old_pid: int) -> bool:
+    worker = _worker(srv, slot)
+    return worker["state"] == "READY" and worker["pid"] not in (None, old_pid)
+
+
+def test_kill_9_mid_job_retries_on_another_worker(slow_server: ServerProcess, tiny_video: Path) -> None:
+    with slow_server.client() as client:
+        job_id = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+        busy = wait_for(
+            lambda: next((w for w in slow_server.health()[1]["workers"] if w["current_job"] == job_id), None),
+            20,
+            "the job on a worker",
+        )
+        os.kill(busy["pid"], signal.SIGKILL)
+        final = wait_final(client, job_id, timeout=60)
+    assert final["status"] == "done", final  # retried once, on the surviving worker
+    assert final["attempts"] == 2
+    assert final["worker_id"] != busy["id"]
+    wait_for(lambda: _replaced(slow_server, busy["id"], busy["pid"]), 60, "a new worker")
+    status, health = slow_server.health()
+    assert status == 200
+    assert _worker(slow_server, busy["id"])["restarts"] == 1
+    assert health["jobs"]["running"] == 0
+
+
+def test_silent_worker_is_replaced(slow_server: ServerProcess) -> None:
+    """SIGSTOP freezes a worker: it looks alive, but its heartbeats stop."""
+    wait_for(lambda: slow_server.health()[1]["busy_workers"] == 0, 30, "idle workers")
+    victim = _worker(slow_server, 0)
+    os.kill(victim["pid"], signal.SIGSTOP)
+    try:
+        wait_for(lambda: _replaced(slow_server, 0, victim["pid"]), 60, "the frozen worker replaced")
+    finally:
+        try:
+            os.kill(victim["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert _worker(slow_server, 0)["restarts"] == victim["restarts"] + 1
+    assert slow_server.health()[0] == 200
+
+
+def test_hung_model_call_times_out_and_worker_is_replaced(
+    hung_server: ServerProcess, tiny_video: Path
+) -> None:
+    before = _worker(hung_server, 0)
+    with hung_server.client() as client:
+        response = post_video(client, tiny_video, frames=1)
+        assert response.status_code == 504, response.text
+        error = response.json()["error"]
+        assert error["code"] == "timed_out" and "timed out" in error["message"]
+        job = client.get(f"/jobs/{error['job_id']}").json()
+    assert job["status"] == "failed" and job["error"]["code"] == "timed_out"
+    wait_for(lambda: _replaced(hung_server, 0, before["pid"]), 60, "a new worker")
+    assert _worker(hung_server, 0)["restarts"] == before["restarts"] + 1
+
+
+def test_api_key_is_required_everywhere_but_liveness(hung_server: ServerProcess) -> None:
+    url = hung_server.url
+    for path in ("/health", "/jobs", "/metrics", "/docs", "/openapi.json", "/nowhere"):
+        response = httpx.get(url + path)
+        assert response.status_code == 401, path
+        assert response.json()["error"]["code"] == "unauthorized"
+    assert httpx.get(url + "/health", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert httpx.post(url + "/analyze", files={"file": ("a.mp4", b"x")}).status_code == 401
+    assert httpx.get(url + "/health/live").status_code == 200
+    assert httpx.get(url + "/jobs", headers={"X-API-Key": API_KEY}).status_code == 200
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    assert httpx.get(url + "/jobs", headers=bearer).status_code == 200
+    spec = httpx.get(url + "/openapi.json", headers=bearer).json()
+    assert "ApiKeyHeader" in spec["components"]["securitySchemes"]
+    assert "401" in spec["paths"]["/analyze"]["post"]["responses"]
+    assert spec["paths"]["/health/live"]["get"]["security"] == []
