@@ -20,7 +20,8 @@ _NEXT_TURN = re.compile(r"\b(?:question|answer)\s*:", re.IGNORECASE)
 _EDGE_PUNCT = " \t\n,;:-\u2013\u2014.\u2026/\\|*_~"
 # Words a truncated answer tends to stop on ("a man with a hat and").
 _DANGLING = frozenset(
-    "a an the and or but with of in on at to from by for is are was were that which who as".split()
+    {"a", "an", "the", "and", "or", "but", "with", "of", "in", "on", "at", "to", "from", "by"}
+    | {"for", "is", "are", "was", "were", "that", "which", "who", "as"}
 )
 _ARTICLES = frozenset({"a", "an", "the"})
 _WORD_CHARS = re.compile(r"[^\w\s]")

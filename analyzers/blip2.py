@@ -6,19 +6,18 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
 from analyzers.answers import clean_answer
 from analyzers.base import Analyzer, AnalyzerConfig, FrameCaption, ProgressCallback, register
+from analyzers.blip2_batching import prompt_input_ids, run_naive, run_vision_once
 from analyzers.blip2_loading import LoadedModel, load_blip2
 from analyzers.errors import AnalysisError, AnalyzerError
 from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT, resolve_aspects
 from analyzers.schema import ModelInfo
-
-if TYPE_CHECKING:
-    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +64,6 @@ class Blip2Analyzer(Analyzer):
 
     def preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """Resize and normalise RGB uint8 frames to a (frames, 3, H, W) float32 CPU tensor."""
-        import torch
-
         loaded = self.loaded
         if len(images) == 0:
             width, height = loaded.image_size
@@ -105,8 +102,6 @@ class Blip2Analyzer(Analyzer):
     def release_memory(self) -> None:
         gc.collect()
         if self._loaded is not None and self._loaded.device.startswith("cuda"):
-            import torch
-
             torch.cuda.empty_cache()
 
     def _run(
@@ -144,10 +139,6 @@ class Blip2Analyzer(Analyzer):
         *,
         naive: bool,
     ) -> list[FrameCaption]:
-        import torch
-
-        from analyzers.blip2_batching import prompt_input_ids, run_naive, run_vision_once
-
         loaded = self.loaded
         if not isinstance(prepared, torch.Tensor) or prepared.ndim != 4:
             raise AnalysisError("describe() expects the tensor that preprocess() returned")
@@ -185,4 +176,3 @@ class Blip2Analyzer(Analyzer):
             for ids, prompt in zip(row, prompts, strict=True)
         ]
         return FrameCaption(caption=texts[0], aspects=dict(zip(names, texts[1:], strict=True)))
-

@@ -116,8 +116,9 @@ def _load_pretrained(
         )
     except OSError as exc:
         where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
+        hint = _MODEL_HINT if local else f"download it on a connected machine, or {_MODEL_HINT}"
         raise ModelLoadError(
-            f"cannot load BLIP-2 {config.model!r} from {where}: {_first_line(exc)}; {_MODEL_HINT}"
+            f"cannot load BLIP-2 {config.model!r} from {where}: {_first_line(exc)}; {hint}"
         ) from exc
     except (ValueError, RuntimeError, ImportError, KeyError, TypeError) as exc:
         raise ModelLoadError(
@@ -166,7 +167,9 @@ def load_blip2(config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> Lo
     local = path.is_dir()
     if not local and (path.exists() or _looks_like_path(config.model)):
         what = "is not a directory" if path.exists() else "does not exist"
-        raise ModelLoadError(f"model directory {str(path)!r} {what}; {_MODEL_HINT}")
+        raise ModelLoadError(
+            f"model directory {config.model!r} ({path.resolve()}) {what}; {_MODEL_HINT}"
+        )
     device = resolve_device(config.device)
     kwargs, dtype = _from_pretrained_kwargs(config, device, llm_int8_threshold)
     # The per-batch "inputs will be cast to float16" notice from bitsandbytes would flood the log.

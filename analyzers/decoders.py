@@ -40,6 +40,10 @@ class DecoderUnavailable(Exception):
     """decord cannot serve this file here (not installed, cannot open it, sees other frames)."""
 
 
+class DecordMissing(DecoderUnavailable):
+    """decord is not installed: no wheel for this platform (aarch64), or left out."""
+
+
 @dataclass(frozen=True)
 class FrameTable:
     """Presentation times of the frames really present in one video stream."""
@@ -47,6 +51,7 @@ class FrameTable:
     times: list[float]  # seconds from the stream's first frame, ascending
     keyframes: list[float]  # times of the frames decoding can start from
     complete: bool  # the demuxer reached the end of the file without an error
+    timed: bool = True  # False: the stream has no timestamps, times assume a constant rate
 
     @property
     def frame_interval(self) -> float:
@@ -82,23 +87,26 @@ def index_frames(
             log.info("demuxing stopped early: %s", err)
             complete = False
         base, time_base = stream_start_s(stream), stream.time_base
-    if stamps and None not in stamps and time_base:
-        times = [max(0.0, float(s * time_base) - base) for s in stamps]  # type: ignore[operator]
+    known = [s for s in stamps if s is not None]
+    timed = bool(known) and len(known) == len(stamps) and bool(time_base)
+    if timed:
+        times = [max(0.0, float(s * time_base) - base) for s in known]
     else:
-        # Elementary streams may carry no timestamps at all: assume a constant rate.
+        # Elementary streams (.h264) may carry no timestamps at all: assume a constant rate.
         times = [i / fps if fps > 0 else float(i) for i in range(len(stamps))]
-    order = sorted(range(len(times)), key=times.__getitem__)  # decode order -> display order
-    sorted_times = [times[i] for i in order]
-    keyframes = sorted(times[i] for i in range(len(times)) if keys[i])
-    return FrameTable(times=sorted_times, keyframes=keyframes, complete=complete)
+    keyframes = sorted(t for t, key in zip(times, keys, strict=True) if key)
+    return FrameTable(sorted(times), keyframes, complete, timed)  # sorted: display order
 
 
 def import_decord() -> ModuleType:
-    """decord, or DecoderUnavailable where it has no wheel (aarch64) or is not installed."""
+    """The decord module, imported on each use so a test can hide it as aarch64 would."""
     try:
         import decord
     except ImportError as err:
-        raise DecoderUnavailable(f"decord is not installed ({err})") from None
+        raise DecordMissing(f"decord is not installed ({err})") from None
+    # decord's bundled FFmpeg writes straight to fd 2, past the service's logging, about
+    # files PyAV then decodes anyway; our own log line says why decord was passed over.
+    decord.logging.set_level(decord.logging.QUIET)
     module: ModuleType = decord
     return module
 
@@ -141,8 +149,9 @@ def _check_same_frames(reader: Any, table: FrameTable, picks: Sequence[int]) -> 
     theirs = np.asarray(reader.get_frame_timestamp(list(picks)))[:, 0]
     first = float(np.asarray(reader.get_frame_timestamp([0]))[0, 0])
     tolerance = max(table.frame_interval / 2, 1e-3)
+    ours_first = table.times[0]
     for index, their_time in zip(picks, theirs, strict=True):
-        if abs((float(their_time) - first) - table.times[index]) > tolerance:
+        if abs((float(their_time) - first) - (table.times[index] - ours_first)) > tolerance:
             raise DecoderUnavailable(f"decord's frame {index} is at another time")
 
 
@@ -163,13 +172,11 @@ def decode_with_pyav(
     rotation: int,
     cancel: threading.Event,
 ) -> tuple[list[np.ndarray], list[float], list[DecodeIssue]]:
-    """Frames ``picks`` with PyAV: (images, their times, packets that did not decode).
-
-    Decodes forward from where the decoder is and seeks only when a keyframe lies
-    between there and the next wanted frame, so it never decodes more than either
-    one sequential pass or one seek per frame would (measured in bench/).
-    Frames that cannot be decoded are skipped; the caller decides what is enough.
-    """
+    """Frames ``picks`` with PyAV: (images, their times, packets that did not decode)."""
+    # Decodes on from where the decoder stands and seeks only when a keyframe lies between
+    # there and the next wanted frame: never more decoding than one sequential pass or one
+    # seek per frame (bench/bench_sampling.py measures all three). Frames that do not
+    # decode are skipped; the caller decides whether what is left is enough.
     images: list[np.ndarray] = []
     times: list[float] = []
     wanted = [table.times[i] for i in picks]
@@ -192,7 +199,9 @@ _END = object()  # sentinel: nothing more can be decoded
 class _Cursor:
     """Where a PyAV decoder stands in the stream, and how to get to a wanted frame."""
 
-    def __init__(self, container: Any, stream: Any, table: FrameTable, cancel: threading.Event):
+    def __init__(
+        self, container: Any, stream: Any, table: FrameTable, cancel: threading.Event
+    ) -> None:
         stream.thread_type = "AUTO"  # frame + slice threads
         self.container, self.stream, self.table, self.cancel = container, stream, table, cancel
         self.base = stream_start_s(stream)
@@ -201,6 +210,7 @@ class _Cursor:
         self.frames: Iterator[Any] | None = None
         self.position = -1.0  # display time of the last frame the decoder gave us
         self.pending: Any = None  # a frame pulled too far, kept for the target it belongs to
+        self.counted = 0  # frames pulled, for streams without timestamps
 
     def frame_for(self, target: float, following: float) -> Any:
         """The frame shown at ``target``; None to skip a target whose frame is lost; _END."""
@@ -220,10 +230,12 @@ class _Cursor:
 
     def _seek_if_cheaper(self, target: float) -> None:
         key = _keyframe_before(self.table.keyframes, target)
-        if self.frames is not None and key <= self.position + self.slack:
+        if self.frames is not None and (key <= self.position + self.slack or not self.table.timed):
             return  # no keyframe between here and the target: decoding on is cheapest
-        if (self.frames is not None or key > self.slack) and _seek(
-            self.container, self.stream, key + self.base
+        if (
+            self.table.timed
+            and (self.frames is not None or key > self.slack)
+            and _seek(self.container, self.stream, key + self.base)
         ):
             self.frames = None
         if self.frames is None:
@@ -234,10 +246,17 @@ class _Cursor:
     def _first_from(self, threshold: float) -> Any:
         assert self.frames is not None
         for frame in self.frames:
-            self.position = _frame_time(frame, self.base)
+            self.position = self._time_of(frame)
             if self.position >= threshold:
                 return frame
         return None
+
+    def _time_of(self, frame: Any) -> float:
+        self.counted += 1
+        if self.table.timed and frame.time is not None:
+            return max(0.0, float(frame.time) - self.base)
+        # No timestamps: the n-th frame decoded from the start is the n-th in the table.
+        return self.table.times[min(self.counted, len(self.table.times)) - 1]
 
 
 def _keyframe_before(keyframes: list[float], target: float) -> float:
@@ -257,11 +276,9 @@ def _seek(container: Any, stream: Any, seconds: float) -> bool:
 def _decoded_frames(
     container: Any, stream: Any, base: float, errors: list[DecodeIssue], cancel: threading.Event
 ) -> Iterator[Any]:
-    """Every frame from the demuxer's position on, skipping packets that do not decode.
-
-    FFmpeg conceals a damaged packet in the frames that follow it, so going on
-    usually yields watchable pictures where stopping at the first error would not.
-    """
+    """Every frame from the demuxer's position on, skipping packets that do not decode."""
+    # FFmpeg conceals a damaged packet in the frames after it, so going on usually yields
+    # watchable pictures where stopping at the first error would yield none.
     last = 0.0
     try:
         for packet in container.demux(stream):
@@ -283,12 +300,6 @@ def _decoded_frames(
 
 def _reason(err: Exception) -> str:
     return str(getattr(err, "strerror", None) or type(err).__name__)
-
-
-def _frame_time(frame: Any, base: float) -> float:
-    if frame.time is None:
-        return 0.0
-    return max(0.0, float(frame.time) - base)
 
 
 def _to_rgb(frame: Any, size: tuple[int, int] | None, rotation: int) -> np.ndarray:

@@ -37,6 +37,12 @@ def open_media(path: str | Path) -> Iterator[Any]:
     try:
         container = av.open(str(file), metadata_errors="ignore")
     except av.error.InvalidDataError:
+        kind = _container_signature(file)
+        if kind:
+            raise NotAVideoError(
+                f"the file starts like {kind} video but cannot be read: it is incomplete "
+                "or damaged (cut short while uploading or copying?)"
+            ) from None
         raise NotAVideoError(
             "the file is not a video: its data is in no container format we know"
         ) from None
@@ -49,18 +55,32 @@ def open_media(path: str | Path) -> Iterator[Any]:
         container.close()
 
 
+def _container_signature(file: Path) -> str:
+    """The video container the first bytes announce, or "" (for a more useful error)."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return ""
+    if head[4:8] == b"ftyp":  # ISO base media: MP4, MOV, 3GP; the index may be at the end
+        return "an MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "a Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "an AVI"
+    return ""
+
+
 def is_still_image_format(format_name: str) -> bool:
     """True for FFmpeg's single-picture demuxers (png_pipe, jpeg_pipe, image2 ...)."""
     return format_name.endswith("_pipe") or format_name in {"image2", "tty"}
 
 
 def choose_video_stream(container: Any) -> Any:
-    """The video stream to analyse: FFmpeg's own choice (av_find_best_stream).
-
-    av_find_best_stream is also what decord uses to pick its stream, so both
-    decoders agree on "the" video whenever their FFmpeg versions rank alike;
-    the sampler still checks that they do (see analyzers.decoders).
-    """
+    """The video stream to analyse: FFmpeg's own choice (av_find_best_stream)."""
+    # av_find_best_stream is also how decord picks its stream, so both decoders agree on
+    # "the" video whenever their FFmpeg versions rank alike; the sampler checks that they
+    # do before trusting decord (analyzers.decoders._check_same_frames).
     format_name = container.format.name
     if is_still_image_format(format_name):
         kind = format_name.removesuffix("_pipe")
@@ -125,7 +145,8 @@ def _describe(container: Any) -> str:
 
 
 def _fps(stream: Any) -> float:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+    # av_guess_frame_rate's choice first: raw streams' average_rate is FFmpeg's default 25.
+    for rate in (stream.guessed_rate, stream.average_rate, stream.base_rate):
         if rate and float(rate) > 0 and math.isfinite(float(rate)):
             return float(rate)
     return 0.0
@@ -147,11 +168,9 @@ def _codec_name(stream: Any) -> str:
 
 
 def _rotation(container: Any, stream: Any) -> int:
-    """Clockwise display rotation (0/90/180/270) from the display matrix or 'rotate' tag.
-
-    PyAV exposes the container's display matrix only on decoded frames
-    (VideoFrame.rotation, counter-clockwise), so the first frame is decoded.
-    """
+    """Clockwise display rotation (0/90/180/270) from the 'rotate' tag or display matrix."""
+    # PyAV shows the container's display matrix only on decoded frames (VideoFrame.rotation,
+    # counter-clockwise), so the first frame is decoded; old muxers wrote a 'rotate' tag.
     tag = stream.metadata.get("rotate")
     if tag is not None:
         with contextlib.suppress(ValueError):

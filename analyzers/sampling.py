@@ -15,6 +15,7 @@ in a daemon thread the caller waits for at most ``timeout_s``.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from analyzers.decoders import (
     DecodeCancelled,
     DecodeIssue,
     DecoderUnavailable,
+    DecordMissing,
     FrameTable,
     decode_with_decord,
     decode_with_pyav,
@@ -62,6 +64,42 @@ class SampledFrames:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """What sample_frames was asked for, checked before any work starts."""
+
+    num_frames: int
+    fps: float | None
+    min_frames: int
+    max_frames: int
+    size: tuple[int, int] | None
+    max_duration_s: float | None
+    decoder: Decoder
+
+    def validate(self, timeout_s: float) -> None:
+        low, high = self.min_frames, self.max_frames
+        if not 1 <= low <= high:
+            raise InvalidOptionError(f"need 1 <= min_frames <= max_frames, got {low}, {high}")
+        if self.fps is None and not low <= self.num_frames <= high:
+            raise InvalidOptionError(
+                f"frames must be between {low} and {high}, got {self.num_frames}"
+            )
+        if self.fps is not None and not self.fps > 0:
+            raise InvalidOptionError(f"fps must be above 0, got {self.fps}")
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
+            raise InvalidOptionError(f"size must be (width, height) in pixels, got {self.size}")
+        if not timeout_s > 0:
+            raise InvalidOptionError(f"timeout_s must be above 0, got {timeout_s}")
+        if self.decoder not in ("auto", "decord", "pyav"):
+            raise InvalidOptionError(f"decoder must be auto, decord or pyav, got {self.decoder!r}")
+
+    def frame_count(self, span_s: float) -> int:
+        """Frames to sample from a video ``span_s`` seconds long."""
+        if self.fps is None:
+            return self.num_frames
+        return min(self.max_frames, max(self.min_frames, round(span_s * self.fps)))
+
+
 def sample_frames(
     path: str | Path,
     *,
@@ -75,31 +113,18 @@ def sample_frames(
     decoder: Decoder = "auto",
 ) -> SampledFrames:
     """Decode frames spread over the video; ``size`` is (width, height) as displayed."""
-    _validate(num_frames, fps, min_frames, max_frames, size, timeout_s, decoder)
+    options = _Options(num_frames, fps, min_frames, max_frames, size, max_duration_s, decoder)
+    options.validate(timeout_s)
     cancel = threading.Event()
-
-    def work() -> SampledFrames:
-        return _sample(
-            Path(path),
-            num_frames,
-            fps,
-            min_frames,
-            max_frames,
-            size,
-            max_duration_s,
-            decoder,
-            cancel,
-        )
-
-    return _run_with_timeout(work, timeout_s, cancel)
+    return _run_with_timeout(
+        functools.partial(_sample, Path(path), options, cancel), timeout_s, cancel
+    )
 
 
 def stuck_decoder_threads() -> int:
-    """Decoding threads still running after their caller timed out.
-
-    A decoder hung inside C code cannot be stopped from Python; a worker process
-    that sees this above zero should finish its job and let itself be restarted.
-    """
+    """Decoding threads still running after their caller timed out (0 when all is well)."""
+    # A decoder hung inside C code cannot be stopped from Python: a worker that sees this
+    # above zero should finish its job and let itself be restarted.
     with _abandoned_lock:
         _abandoned[:] = [t for t in _abandoned if t.is_alive()]
         return len(_abandoned)
@@ -115,36 +140,10 @@ def pick_frames(times: list[float], targets: list[float]) -> list[int]:
     picks: list[int] = []
     for target in targets:
         index = max(0, bisect.bisect_right(times, target) - 1)
-        if not picks or index > picks[-1]:
+        # Two frames with one timestamp (broken files) count as one: times must increase.
+        if not picks or (index > picks[-1] and times[index] > times[picks[-1]]):
             picks.append(index)
     return picks
-
-
-def _validate(
-    num_frames: int,
-    fps: float | None,
-    min_frames: int,
-    max_frames: int,
-    size: tuple[int, int] | None,
-    timeout_s: float,
-    decoder: str,
-) -> None:
-    if not 1 <= min_frames <= max_frames:
-        raise InvalidOptionError(
-            f"need 1 <= min_frames <= max_frames, got {min_frames}, {max_frames}"
-        )
-    if fps is None and not min_frames <= num_frames <= max_frames:
-        raise InvalidOptionError(
-            f"frames must be between {min_frames} and {max_frames}, got {num_frames}"
-        )
-    if fps is not None and not fps > 0:
-        raise InvalidOptionError(f"fps must be above 0, got {fps}")
-    if size is not None and (len(size) != 2 or min(size) < 1):
-        raise InvalidOptionError(f"size must be (width, height) in pixels, got {size}")
-    if not timeout_s > 0:
-        raise InvalidOptionError(f"timeout_s must be above 0, got {timeout_s}")
-    if decoder not in ("auto", "decord", "pyav"):
-        raise InvalidOptionError(f"decoder must be auto, decord or pyav, got {decoder!r}")
 
 
 def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threading.Event) -> _T:
@@ -167,7 +166,7 @@ def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threadin
         if thread.is_alive():
             cancel.set()  # the thread stops at its next frame if it is not stuck in C
             with _abandoned_lock:
-                _abandoned.append(thread)
+                _abandoned[:] = [t for t in _abandoned if t.is_alive()] + [thread]
     if thread.is_alive():
         raise DecodeTimeoutError(f"decoding took longer than {timeout_s:g} s and was stopped")
     if "error" in outcome:
@@ -175,34 +174,25 @@ def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threadin
     return outcome["value"]  # type: ignore[return-value]
 
 
-def _sample(
-    path: Path,
-    num_frames: int,
-    fps: float | None,
-    min_frames: int,
-    max_frames: int,
-    size: tuple[int, int] | None,
-    max_duration_s: float | None,
-    decoder: Decoder,
-    cancel: threading.Event,
-) -> SampledFrames:
+def _sample(path: Path, options: _Options, cancel: threading.Event) -> SampledFrames:
     info = probe_video(path)
-    if max_duration_s is not None and info.duration_s > max_duration_s:
-        raise VideoTooLongError(
-            f"the video is {info.duration_s:.1f} s long; the limit is {max_duration_s:g} s"
-        )
+    _check_length(info.duration_s, options.max_duration_s)
     table = index_frames(path, info.stream_index, info.fps, cancel)
     if not table.times:
         raise NoDecodableFramesError(f"the {info.codec} video stream holds no frames")
+    _check_length(table.span_s, options.max_duration_s)  # for files whose header has none
     warnings = _completeness_warnings(info, table)
     span = table.span_s
-    count = num_frames if fps is None else int(np.clip(round(span * fps), min_frames, max_frames))
+    count = options.frame_count(span)
     picks = pick_frames(table.times, target_times(span, count))
     if len(picks) < count:
         warnings.append(
             f"the video has only {len(table.times)} frames: sampled {len(picks)} of {count}"
         )
-    images, times, used, issues = _decode(path, info, table, picks, size, decoder, cancel)
+    images, times, used, issues = _decode(
+        path, info, table, picks, options.size, options.decoder, cancel
+    )
+    images, times = _strictly_increasing(images, times)
     if issues:
         warnings.append(
             f"the video is damaged: {len(issues)} frame(s) could not be decoded, the first "
@@ -217,9 +207,31 @@ def _sample(
             f"only {len(images)} of {len(picks)} sampled frames could be decoded; "
             "the damaged parts of the video are not described"
         )
-    duration = max(info.duration_s, times[-1])
-    video = info.model_copy(update={"decoder": used, "duration_s": duration})
+    # Headers of raw streams (.h264) state no duration or frame count: the table knows them.
+    duration = max(info.duration_s, table.span_s, times[-1])
+    frame_count = info.frame_count or len(table.times)
+    video = info.model_copy(
+        update={"decoder": used, "duration_s": duration, "frame_count": frame_count}
+    )
     return SampledFrames(images=images, timestamps=times, video=video, warnings=warnings)
+
+
+def _check_length(duration_s: float, limit: float | None) -> None:
+    if limit is not None and duration_s > limit:
+        raise VideoTooLongError(f"the video is {duration_s:.1f} s long; the limit is {limit:g} s")
+
+
+def _strictly_increasing(
+    images: list[np.ndarray], times: list[float]
+) -> tuple[list[np.ndarray], list[float]]:
+    # A safety net for decoders that hand out frames with broken timestamps.
+    kept_images: list[np.ndarray] = []
+    kept_times: list[float] = []
+    for image, moment in zip(images, times, strict=True):
+        if not kept_times or moment > kept_times[-1]:
+            kept_images.append(image)
+            kept_times.append(moment)
+    return kept_images, kept_times
 
 
 def _completeness_warnings(info: VideoInfo, table: FrameTable) -> list[str]:
@@ -248,13 +260,17 @@ def _decode(
             return images, [table.times[i] for i in picks], "decord", []
         except DecodeCancelled:
             raise
+        except DecordMissing as err:
+            if decoder == "decord":
+                raise InvalidOptionError(
+                    "decoder 'decord' is not installed on this machine"
+                ) from err
+            reason = str(err)
         except DecoderUnavailable as err:
             reason = str(err)
         except Exception as err:  # decord's errors carry C++ text nobody should read
             reason = f"decord failed mid-way ({type(err).__name__})"
         if decoder == "decord":
-            if reason.startswith("decord is not installed"):
-                raise InvalidOptionError("decoder 'decord' is not installed on this machine")
             raise NoDecodableFramesError(
                 f"decord cannot decode this {info.codec} video; use decoder 'auto' or 'pyav'"
             )

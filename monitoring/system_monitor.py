@@ -277,6 +277,17 @@ def _num(value: Any, unit: str = "") -> str:
     return "?" if value is None else f"{value:g}{unit}"
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 def _gpu_lines(snap: dict[str, Any]) -> list[str]:
     if not snap["gpus"]:
         return [f"GPU      {snap['gpu_status']}"]
@@ -304,7 +315,7 @@ def _service_lines(svc: dict[str, Any]) -> list[str]:
         f"Service  {svc['url']}  {svc['status']}"
         f"{'' if svc['ready'] else ' (' + str(svc.get('reason') or 'not ready') + ')'}"
         f"  queue {svc.get('queue_depth')}  busy {svc.get('busy_workers')}/{len(svc['workers'])}"
-        f"  restarts {svc['restarts_total']}  uptime {_num(svc.get('uptime_s'), ' s')}"
+        f"  restarts {svc['restarts_total']}  uptime {_duration(svc.get('uptime_s'))}"
         f"  model {model.get('name')} ({model.get('quantization')})"
     ]
     lines += [

@@ -132,7 +132,12 @@ class Cleanup:
         """SIGTERM, then SIGKILL after the grace period, to orphaned workers; returns how many."""
         uid = pwd.getpwnam(self.args.user).pw_uid
         tree = self.service_tree()
-        orphans = [p for p in psutil.process_iter() if self.is_orphan(p, uid, tree)]
+        candidates = psutil.process_iter()
+        if self.args.pid:
+            candidates = iter(
+                [psutil.Process(pid) for pid in self.args.pid if psutil.pid_exists(pid)]
+            )
+        orphans = [p for p in candidates if self.is_orphan(p, uid, tree)]
         if not orphans:
             self.log(f"no orphaned workers of user {self.args.user}")
             return 0
@@ -144,16 +149,36 @@ class Cleanup:
             )
             if not self.args.dry_run:
                 signal_quietly(proc, signal.SIGTERM)
+                # A stopped process acts on SIGTERM only once continued (systemd does the same).
+                signal_quietly(proc, signal.SIGCONT)
         if self.args.dry_run:
             return len(orphans)
-        _, alive = psutil.wait_procs(orphans, timeout=self.args.grace)
+        alive = wait_gone(orphans, self.args.grace)
         for proc in alive:
-            self.log(f"pid {proc.pid} still running after {self.args.grace:g}s: SIGKILL")
+            self.log(f"pid {proc.pid} still running after {self.args.grace:g}s: sending SIGKILL")
             signal_quietly(proc, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=5)
+        still = wait_gone(alive, 10)
         for proc in orphans:
-            self.log(f"pid {proc.pid} {'gone' if not proc.is_running() else 'STILL RUNNING'}")
+            self.log(f"pid {proc.pid} {'STILL RUNNING' if proc in still else 'gone'}")
         return len(orphans)
+
+
+def gone(proc: psutil.Process) -> bool:
+    """Exited; a zombie left to a parent that does not reap counts as gone too."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Those of procs still running after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in alive if not gone(p)]
+    return alive
 
 
 def describe(pid: int) -> str:
@@ -231,13 +256,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="service base URL [from TIKTOK_ANALYZER_HOST/PORT]")
     parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout, seconds")
     parser.add_argument("--no-sweep", action="store_true", help="skip the orphan sweep")
+    parser.add_argument(
+        "--always-release",
+        action="store_true",
+        help="ask an idle service to release memory even without an NVIDIA GPU",
+    )
+    parser.add_argument(
+        "--pid",
+        type=int,
+        action="append",
+        help="consider only this process (repeatable); the same orphan rules still apply",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cleanup = Cleanup(args, settings_env())
-    if cleanup.report_gpus():
+    if cleanup.report_gpus() or args.always_release:
         cleanup.release_if_idle()
     killed = 0 if args.no_sweep else cleanup.sweep()
     summary = {"orphans": killed, "dry_run": args.dry_run}

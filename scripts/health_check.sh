@@ -145,7 +145,8 @@ restart_service() {
         "via restart_services.sh restart"
     last_restart=$now failures=0 starting_since=0
     save_state
-    out=$("$OPS_ROOT/scripts/restart_services.sh" restart --no-block 2>&1) || rc=$?
+    # 9>&-: a server started from here must not inherit (and so hold forever) our lock.
+    out=$("$OPS_ROOT/scripts/restart_services.sh" restart --no-block 2>&1 9>&-) || rc=$?
     while IFS= read -r line; do
         [[ -n $line ]] && log INFO "restart_services: $line"
     done <<<"$out"

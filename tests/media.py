@@ -55,11 +55,8 @@ class _FramePainter:
 
 
 def read_frame_number(image: np.ndarray, rotation: int = 0) -> int:
-    """Frame number written by make_video, from a decoded RGB frame in display orientation.
-
-    ``rotation`` is the clockwise rotation that was applied for display (the
-    ``rotation`` given to make_video); it is undone before the band is read.
-    """
+    """Frame number make_video wrote, from an RGB frame turned ``rotation`` for display."""
+    # The band is at the top of the stored picture: undo the display turn first.
     stored = np.rot90(image, k=(rotation // 90) % 4)
     height, width = stored.shape[:2]
     band = max(8, int(height * BAND_FRACTION)) // 2 * 2
@@ -86,19 +83,20 @@ def make_video(
     audio: bool = False,
     keyint_s: float = 2.0,
     preset: str = "ultrafast",
+    faststart: bool = True,
 ) -> Path:
-    """Encode a test video; width/height are the stored size, ``rotation`` the clockwise
-    display rotation written as container metadata (90 turns a 1280x720 file portrait).
-
-    ``keyint_s`` is the keyframe interval; phones and TikTok use a few seconds.
-    ``preset`` (x264/x265 only): "ultrafast" encodes fastest but also decodes unusually
-    fast (no CABAC, B-frames or deblocking); "veryfast" is closer to what phones send.
-    """
+    """Encode a test video of ``width`` x ``height`` stored pixels, shown turned ``rotation``."""
+    # rotation: clockwise, written as container metadata (90 shows 1280x720 as portrait).
+    # keyint_s: keyframe interval; phones and TikTok use a few seconds.
+    # preset (x264/x265): "ultrafast" encodes fastest but also decodes unusually fast (no
+    # CABAC, B-frames or deblocking); "superfast"/"veryfast" are closer to phone uploads.
+    # faststart: MP4 index first, as web uploads have it; phones write it last.
     if rotation % 90:
         raise ValueError(f"rotation must be a multiple of 90, got {rotation}")
     path = Path(path)
     total = max(1, round(duration_s * fps))
-    options = {"movflags": "+faststart"} if path.suffix.lower() in {".mp4", ".mov"} else {}
+    is_mp4 = path.suffix.lower() in {".mp4", ".mov"}
+    options = {"movflags": "+faststart"} if faststart and is_mp4 else {}
     with av.open(str(path), mode="w", options=options) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
@@ -185,8 +183,9 @@ def make_text_file(path: Path) -> Path:
 
 
 def make_truncated_video(src: Path, dst: Path, keep: float = 0.5) -> Path:
-    """The first ``keep`` of src's bytes: with the index at the front (faststart), the
-    container still promises every frame, but only part of the data is there."""
+    """The first ``keep`` of src's bytes, as an upload cut short leaves it."""
+    # With the index first (faststart) the container still promises every frame, but only
+    # part of their data is there: the over-reported frame count decoders trip on.
     src, dst = Path(src), Path(dst)
     data = src.read_bytes()
     dst.write_bytes(data[: int(len(data) * keep)])
@@ -207,8 +206,8 @@ def copy_media(src: Path, dst: Path) -> Path:
 
 
 def make_damaged_video(src: Path, dst: Path, start: float = 0.4, end: float = 0.6) -> Path:
-    """src with the bytes of its media data between fractions ``start`` and ``end`` overwritten
-    by noise: the container stays readable, the frames stored there do not decode."""
+    """src with noise over its media data between fractions ``start`` and ``end``."""
+    # The container (index first) stays readable; the frames stored there do not decode.
     data = bytearray(Path(src).read_bytes())
     at = data.find(b"mdat")
     if at < 0:

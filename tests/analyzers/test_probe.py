@@ -19,6 +19,7 @@ from tests.media import (
     make_empty_file,
     make_image_file,
     make_text_file,
+    make_truncated_video,
     make_video,
 )
 
@@ -107,6 +108,15 @@ def test_bad_inputs_are_typed_and_worded(
     with pytest.raises(error) as caught:
         probe_video(path)
     _assert_one_clean_line(caught.value, words)
+
+
+def test_phone_video_cut_short_before_its_index(media: Path) -> None:
+    # Phones write the MP4 index (moov) last: an upload cut short has none at all.
+    whole = make_video(media / "phone.mp4", width=64, height=64, duration_s=1, faststart=False)
+    cut = make_truncated_video(whole, media / "phone_cut.mp4", keep=0.5)
+    with pytest.raises(NotAVideoError) as caught:
+        probe_video(cut)
+    _assert_one_clean_line(caught.value, "starts like an MP4/MOV video but cannot be read")
 
 
 def test_missing_file_and_folder(media: Path) -> None:

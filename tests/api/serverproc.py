@@ -128,7 +128,9 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-            raise AssertionError(f"server did not stop within {timeout} s:\n{self.output()}")
+            raise AssertionError(
+                f"server did not stop within {timeout} s:\n{self.output()}"
+            ) from None
 
     def ensure_stopped(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -142,11 +144,12 @@ def post_video(
     *,
     filename: str | None = None,
     params: dict[str, Any] | None = None,
-    **fields: Any,
+    form: dict[str, str] | None = None,
+    **fields: str | int,
 ) -> httpx.Response:
     with open(path, "rb") as fh:
         files = {"file": (filename or path.name, fh, "video/mp4")}
-        data = {k: str(v) for k, v in fields.items()}
+        data = {**(form or {}), **{k: str(v) for k, v in fields.items()}}
         return client.post("/analyze", files=files, data=data, params=params)
 
 

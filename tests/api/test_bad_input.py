@@ -94,7 +94,7 @@ def test_truncated_video_fails_clearly_or_degrades(client: httpx.Client, media: 
 def test_bad_options_are_422(
     client: httpx.Client, tiny_video: Path, fields: dict[str, str], words: tuple[str, ...]
 ) -> None:
-    _error(post_video(client, tiny_video, **fields), 422, "invalid_option", *words)
+    _error(post_video(client, tiny_video, form=fields), 422, "invalid_option", *words)
 
 
 def test_bad_query_option_is_422(client: httpx.Client, tiny_video: Path) -> None:
@@ -112,7 +112,9 @@ def test_not_multipart_is_415(client: httpx.Client) -> None:
     _error(client.post("/analyze", json={"file": "x"}), 415, "not_multipart", "multipart")
 
 
-def test_over_the_size_cap_is_413(client: httpx.Client, server: ServerProcess, tmp_path: Path) -> None:
+def test_over_the_size_cap_is_413(
+    client: httpx.Client, server: ServerProcess, tmp_path: Path
+) -> None:
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * (3 * 1024 * 1024))
     _error(post_video(client, big), 413, "upload_too_large", "1 MB")
@@ -145,7 +147,11 @@ def test_errors_never_leak_tracebacks(client: httpx.Client) -> None:
     checks: list[Callable[[], httpx.Response]] = [
         lambda: client.get("/nowhere"),
         lambda: client.put("/health"),
-        lambda: client.post("/analyze", content=b"garbage", headers={"Content-Type": "multipart/form-data; boundary=zz"}),
+        lambda: client.post(
+            "/analyze",
+            content=b"garbage",
+            headers={"Content-Type": "multipart/form-data; boundary=zz"},
+        ),
     ]
     for check in checks:
         response = check()

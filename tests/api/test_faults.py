@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ API_KEY = "test-key-0123456789"
 
 
 @pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+def slow_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
     """Every model call takes 3 s (test hook), so a job is reliably mid-way when we strike."""
     srv = ServerProcess(
         tmp_path_factory.mktemp("server-slow"),
@@ -35,7 +38,9 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) 
 
 
 @pytest.fixture(scope="module")
-def hung_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[ServerProcess]:
+def hung_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
     """The model call never returns in time (test hook); jobs get 3 s; API key required."""
     srv = ServerProcess(
         tmp_path_factory.mktemp("server-hung"),
@@ -62,11 +67,15 @@ def _replaced(srv: ServerProcess, slot: int, old_pid: int) -> bool:
     return worker["state"] == "READY" and worker["pid"] not in (None, old_pid)
 
 
-def test_kill_9_mid_job_retries_on_another_worker(slow_server: ServerProcess, tiny_video: Path) -> None:
+def test_kill_9_mid_job_retries_on_another_worker(
+    slow_server: ServerProcess, tiny_video: Path
+) -> None:
     with slow_server.client() as client:
         job_id = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
         busy = wait_for(
-            lambda: next((w for w in slow_server.health()[1]["workers"] if w["current_job"] == job_id), None),
+            lambda: next(
+                (w for w in slow_server.health()[1]["workers"] if w["current_job"] == job_id), None
+            ),
             20,
             "the job on a worker",
         )
@@ -90,10 +99,8 @@ def test_silent_worker_is_replaced(slow_server: ServerProcess) -> None:
     try:
         wait_for(lambda: _replaced(slow_server, 0, victim["pid"]), 60, "the frozen worker replaced")
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(victim["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert _worker(slow_server, 0)["restarts"] == victim["restarts"] + 1
     assert slow_server.health()[0] == 200
 

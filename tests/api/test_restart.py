@@ -29,9 +29,7 @@ def test_queue_full_then_sigterm_keeps_queued_jobs_for_the_next_start(
     tmp_path: Path, tiny_model_dir: Path, tiny_video: Path
 ) -> None:
     notify = NotifyListener(f"tiktok-analyzer-restart-{uuid.uuid4().hex}")
-    srv = ServerProcess(
-        tmp_path / "srv", tiny_model_dir, workers=1, queue_size=3, test_hang_s=1.5
-    )
+    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, workers=1, queue_size=3, test_hang_s=1.5)
     try:
         srv.start({"NOTIFY_SOCKET": notify.address})
         srv.wait_ready()
@@ -62,7 +60,9 @@ def test_queue_full_then_sigterm_keeps_queued_jobs_for_the_next_start(
 
             srv.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             draining = wait_for(
-                lambda: (h := srv.health())[0] == 503 and h[1]["status"] == "draining" and h, 10, "draining"
+                lambda: (h := srv.health())[0] == 503 and h[1]["status"] == "draining" and h,
+                10,
+                "draining",
             )
             assert draining[1]["reason"]
             refused_late = post_video(client, tiny_video, frames=1, wait="false")
@@ -97,7 +97,10 @@ def test_sigkill_of_the_front_takes_workers_down_and_jobs_survive(
         health = srv.wait_ready()
         pids = [w["pid"] for w in health["workers"]]
         with srv.client() as client:
-            jobs = [post_video(client, tiny_video, frames=1, wait="false").json()["id"] for _ in range(3)]
+            jobs = [
+                post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+                for _ in range(3)
+            ]
             wait_for(lambda: srv.health()[1]["jobs"]["running"] > 0, 20, "a running job")
         srv.stop(signal.SIGKILL, timeout=10)
         wait_for(lambda: all(_gone(p) for p in pids), 10, "workers to exit after the front died")
@@ -113,4 +116,3 @@ def test_sigkill_of_the_front_takes_workers_down_and_jobs_survive(
         assert srv.stop() == 0
     finally:
         srv.ensure_stopped()
-

@@ -65,21 +65,22 @@ def test_every_job_parses_and_is_locked() -> None:
         for i, field in enumerate(fields):
             assert valid_field(field, i), f"bad time field {field!r} in {command}"
         assert user in ("root", "@USER@")
-        assert command.startswith("flock -n /run/lock/tiktok-analyzer-"), command
+        # -o: the lock must not be inherited by a server the job starts.
+        assert command.startswith("flock -n -o /run/lock/tiktok-analyzer-"), command
         assert "%" not in command, "cron turns % into a newline"
-    locks = [command.split()[2] for _, _, command in found]
+    locks = [command.split()[3] for _, _, command in found]
     assert len(set(locks)) == len(locks), "each job needs its own lock"
 
 
 def test_every_command_names_an_existing_script() -> None:
     for _, _, command in jobs():
         words = rendered(command).split()
-        targets = [Path(w) for w in words[3:] if w.startswith(str(REPO))]
+        targets = [Path(w) for w in words[4:] if w.startswith(str(REPO))]
         assert targets, command
         for target in targets:
             assert target.exists(), f"{target} does not exist"
         script = next(t for t in targets if t.suffix in (".py", ".sh"))
-        assert script.stat().st_mode & 0o111 or words[3].endswith("python"), script
+        assert script.stat().st_mode & 0o111 or words[4].endswith("python"), script
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,298 @@
+"""Serving benchmark with the tiny BLIP-2, every ratio measured side by side in one run.
+
+1. overhead: one 60 s 720x1280 video through HTTP (upload, probe, queue, worker)
+   against the same analysis in this process (analyze_video);
+2. throughput: 12 videos at once, 1 worker against 2 workers;
+3. model idle time between consecutive jobs on one worker, prefetch on and off
+   (from the model_started_at / model_finished_at each job reports);
+4. a peer: the same analyzer served by LitServe (same options, same threads per
+   worker): single-request latency and 12-video throughput, 2 workers each.
+
+Run: ``python bench/bench_serving.py`` (or ``make bench``); needs ``pip install litserve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests.api.serverproc import ServerProcess, free_port, post_video, wait_for  # noqa: E402
+from tests.media import make_video  # noqa: E402
+
+FRAMES = 16  # the service default: what a client gets without options
+BATCH = 12
+REPEATS = 3
+
+
+# --- the LitServe peer -----------------------------------------------------------------
+def _peer_api_class() -> Any:
+    import litserve as ls
+
+    class PeerAPI(ls.LitAPI):  # type: ignore[misc]
+        """The same tiny analyzer behind LitServe: upload to a temp file, analyze_video."""
+
+        def __init__(self, model_dir: str, threads: int) -> None:
+            super().__init__()
+            self.model_dir, self.threads = model_dir, threads
+
+        def setup(self, device: str) -> None:
+            import torch
+
+            from analyzers.base import AnalyzerConfig, create_analyzer
+
+            torch.set_num_threads(self.threads)
+            config = AnalyzerConfig(model=self.model_dir, quantization="fp32", device="cpu")
+            self.analyzer = create_analyzer("blip2", config)
+            self.info = self.analyzer.load()
+
+        def decode_request(self, request: Any) -> str:
+            upload = request["file"]
+            with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as out:
+                upload.file.seek(0)
+                while chunk := upload.file.read(1 << 20):
+                    out.write(chunk)
+            return out.name
+
+        def predict(self, path: str) -> dict[str, Any]:
+            from analyzers.pipeline import AnalysisOptions, analyze_video
+
+            try:
+                result = analyze_video(path, self.analyzer, self.info, AnalysisOptions(frames=FRAMES))
+            finally:
+                os.unlink(path)
+            return result.model_dump(mode="json")
+
+        def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
+            return output
+
+    return PeerAPI
+
+
+def run_litserve_peer(port: int, model_dir: str, workers: int) -> None:
+    """Entry point of the peer subprocess."""
+    import litserve as ls
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    api = _peer_api_class()(model_dir, threads)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=workers, timeout=600)
+    server.run(port=port, host="127.0.0.1", generate_client_file=False, log_level="warning")
+
+
+class LitServePeer:
+    """The peer in a subprocess, polled on its /health until it answers 'ok'."""
+
+    def __init__(self, model_dir: Path, workers: int, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = ["--litserve-peer", str(self.port), str(model_dir), str(workers)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.bench_serving", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.log = log
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        def ok() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"LitServe exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{self.url}/health", timeout=5).text.strip('"') == "ok"
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ok, timeout, "LitServe ready", interval=0.3)
+
+    def post(self, client: httpx.Client, video: Path) -> httpx.Response:
+        with open(video, "rb") as fh:
+            return client.post("/predict", files={"file": (video.name, fh, "video/mp4")})
+
+    def stop(self) -> None:
+        # LitServe runs its own process tree in the session we gave it.
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+# --- measurements ----------------------------------------------------------------------
+def timed(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def median_latency(call: Callable[[], httpx.Response]) -> float:
+    def once() -> None:
+        response = call()
+        assert response.status_code == 200, response.text[:500]
+
+    once()  # warm-up: first-call allocations, page cache
+    return statistics.median(timed(once) for _ in range(REPEATS))
+
+
+def batch_seconds(post: Callable[[], httpx.Response]) -> tuple[float, list[httpx.Response]]:
+    """Wall time for BATCH videos sent at once, each waited for."""
+    with ThreadPoolExecutor(BATCH) as pool:
+        started = time.perf_counter()
+        responses = list(pool.map(lambda _: post(), range(BATCH)))
+        elapsed = time.perf_counter() - started
+    bad = [r for r in responses if r.status_code != 200]
+    assert not bad, bad[0].text[:500]
+    return elapsed, responses
+
+
+def idle_gaps(responses: list[httpx.Response]) -> tuple[float, float]:
+    """(median gap between one model call's end and the next's start, busy fraction)."""
+    spans = sorted(
+        (
+            datetime.fromisoformat(r.json()["timings"]["model_started_at"]).timestamp(),
+            datetime.fromisoformat(r.json()["timings"]["model_finished_at"]).timestamp(),
+        )
+        for r in responses
+    )
+    gaps = [max(0.0, b[0] - a[1]) for a, b in zip(spans, spans[1:])]
+    busy = sum(end - start for start, end in spans)
+    return statistics.median(gaps), busy / (spans[-1][1] - spans[0][0])
+
+
+def in_process_seconds(model_dir: Path, video: Path) -> float:
+    import torch
+
+    from analyzers.base import AnalyzerConfig, create_analyzer
+    from analyzers.pipeline import AnalysisOptions, analyze_video
+
+    torch.set_num_threads(os.cpu_count() or 1)  # what a 1-worker server gives its worker
+    analyzer = create_analyzer(
+        "blip2", AnalyzerConfig(model=str(model_dir), quantization="fp32", device="cpu")
+    )
+    info = analyzer.load()
+    options = AnalysisOptions(frames=FRAMES)
+    analyze_video(video, analyzer, info, options)
+    return statistics.median(
+        timed(lambda: analyze_video(video, analyzer, info, options)) for _ in range(REPEATS)
+    )
+
+
+def serve(root: Path, model_dir: Path, **settings: Any) -> ServerProcess:
+    srv = ServerProcess(root, model_dir, frames=FRAMES, queue_size=64, **settings)
+    srv.start()
+    srv.wait_ready(timeout=300)
+    return srv
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--litserve-peer", nargs=3, metavar=("PORT", "MODEL", "WORKERS"))
+    args = parser.parse_args(argv or [])
+    if args.litserve_peer:
+        port, model, workers = args.litserve_peer
+        run_litserve_peer(int(port), model, int(workers))
+        return
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        run(Path(tmp))
+
+
+def run(tmp: Path) -> None:  # noqa: C901 - one linear script, each step printed
+    from analyzers.test_model import make_test_model
+
+    model_dir = make_test_model(tmp / "tiny-blip2")
+    long_video = make_video(tmp / "portrait_60s.mp4", width=720, height=1280, duration_s=60)
+    clip = make_video(tmp / "portrait_10s.mp4", width=720, height=1280, duration_s=10)
+    rows: list[tuple[str, str, str, str]] = []
+
+    def say(text: str) -> None:
+        print(f"  {text}", flush=True)
+
+    inproc = in_process_seconds(model_dir, long_video)
+    say(f"in-process analyze_video, 60 s video: {inproc:.3f} s")
+
+    results: dict[str, Any] = {}
+    for name, settings in (
+        ("1w", {"workers": 1}),
+        ("1w-noprefetch", {"workers": 1, "prefetch": "false"}),
+        ("2w", {"workers": 2}),
+    ):
+        srv = serve(tmp / f"srv-{name}", model_dir, **settings)
+        try:
+            with srv.client(limits=httpx.Limits(max_connections=BATCH + 2)) as client:
+                if name == "1w":
+                    results["http_60s"] = median_latency(lambda: post_video(client, long_video))
+                    say(f"HTTP 60 s video, 1 worker: {results['http_60s']:.3f} s")
+                results[f"lat_{name}"] = median_latency(lambda: post_video(client, clip))
+                seconds, responses = batch_seconds(lambda: post_video(client, clip))
+                results[f"batch_{name}"] = seconds
+                results[f"gaps_{name}"] = idle_gaps(responses)
+                say(f"{name}: 12 videos in {seconds:.2f} s")
+        finally:
+            srv.stop()
+
+    peer = LitServePeer(model_dir, 2, tmp / "litserve.log")
+    try:
+        peer.wait_ready()
+        with httpx.Client(base_url=peer.url, timeout=600, limits=httpx.Limits(max_connections=BATCH + 2)) as client:
+            results["lat_peer"] = median_latency(lambda: peer.post(client, clip))
+            results["batch_peer"], _ = batch_seconds(lambda: peer.post(client, clip))
+        say(f"LitServe 2 workers: 12 videos in {results['batch_peer']:.2f} s")
+    finally:
+        peer.stop()
+
+    gap_on, busy_on = results["gaps_1w"]
+    gap_off, busy_off = results["gaps_1w-noprefetch"]
+    rows += [
+        ("60 s video, HTTP vs in-process", f"{results['http_60s']:.3f} s", f"{inproc:.3f} s",
+         f"{results['http_60s'] / inproc:.2f}x"),
+        ("12 x 10 s videos, 2 vs 1 worker", f"{results['batch_2w']:.2f} s",
+         f"{results['batch_1w']:.2f} s", f"{results['batch_1w'] / results['batch_2w']:.2f}x faster"),
+        ("model idle gap between jobs, prefetch on vs off", f"{gap_on * 1000:.0f} ms",
+         f"{gap_off * 1000:.0f} ms", f"{gap_off / max(gap_on, 1e-4):.1f}x shorter"),
+        ("model busy share of the batch, on vs off", f"{busy_on:.0%}", f"{busy_off:.0%}", ""),
+        ("12 videos, 1 worker, prefetch on vs off", f"{results['batch_1w']:.2f} s",
+         f"{results['batch_1w-noprefetch']:.2f} s",
+         f"{results['batch_1w-noprefetch'] / results['batch_1w']:.2f}x faster"),
+        ("one 10 s video latency, ours vs LitServe (2 workers)", f"{results['lat_2w']:.3f} s",
+         f"{results['lat_peer']:.3f} s", f"{results['lat_2w'] / results['lat_peer']:.2f}x"),
+        ("12 x 10 s videos, ours vs LitServe (2 workers)", f"{results['batch_2w']:.2f} s",
+         f"{results['batch_peer']:.2f} s",
+         f"{results['batch_peer'] / results['batch_2w']:.2f}x throughput"),
+    ]  # fmt: skip
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("measure", "ours / first", "reference / second", "ratio")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print()
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
