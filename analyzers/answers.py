@@ -41,7 +41,7 @@ def _strip_prompt(text: str, prompt: str) -> str:
         flat_prompt = _SPACES.sub(" ", prompt).strip()
         if text.lower().startswith(flat_prompt.lower()):
             text = text[len(flat_prompt) :]
-    # An echoed "Question: ... Answer:" leaves the answer after the last "Answer:".
+    # An echoed "Question: ... Answer:" leaves the answer after its first "Answer:".
     answer_at = [m.end() for m in re.finditer(r"\banswer\s*:", text, re.IGNORECASE)]
     if answer_at and _NEXT_TURN.match(text.lstrip()):
         text = text[answer_at[0] :]

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from analyzers.base import AnalyzerConfig
 from analyzers.blip2_batching import TokenSpec
 from analyzers.errors import ModelLoadError
 from analyzers.test_model import is_test_model
-
-if TYPE_CHECKING:
-    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +37,6 @@ class LoadedModel:
 
 def resolve_device(device: str) -> str:
     """'auto' -> first visible CUDA GPU or 'cpu'; 'cuda' -> 'cuda:0'; checks the GPU exists."""
-    import torch
-
     name = device.strip().lower()
     if name in ("", "auto"):
         return "cuda:0" if torch.cuda.is_available() else "cpu"
@@ -74,12 +71,13 @@ def _looks_like_path(model: str) -> bool:
 def _from_pretrained_kwargs(
     config: AnalyzerConfig, device: str, llm_int8_threshold: float
 ) -> tuple[dict[str, Any], torch.dtype]:
-    import torch
-
     quant = config.quantization
     on_cpu = device == "cpu"
     kwargs: dict[str, Any] = {"device_map": {"": device}}
     if quant == "int8":
+        # bitsandbytes warns at import that its optional 4-bit CPU kernels are missing;
+        # only int8 is used here, so that line would only mislead whoever reads the log.
+        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
         try:
             import bitsandbytes  # noqa: F401
             from transformers import BitsAndBytesConfig
@@ -99,21 +97,33 @@ def _from_pretrained_kwargs(
     if quant == "bf16" and not on_cpu and not torch.cuda.is_bf16_supported():
         raise ModelLoadError(f"this GPU has no bf16 support; {_QUANT_HINT} to fp16 or int8")
     if quant == "fp16" and on_cpu:
-        logger.warning("fp16 on the CPU works but is slow; fp32 or bf16 is faster there")
+        logger.warning("fp16 on the CPU works but runs ~3x slower than fp32; prefer fp32 there")
     kwargs["dtype"] = dtype
     return kwargs, dtype
+
+
+def _from_pretrained(source: str, kwargs: dict[str, Any], cache_only: bool) -> tuple[Any, Any]:
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+    processor = Blip2Processor.from_pretrained(source, local_files_only=cache_only)
+    model = Blip2ForConditionalGeneration.from_pretrained(
+        source, local_files_only=cache_only, **kwargs
+    )
+    return processor, model.eval()
 
 
 def _load_pretrained(
     source: str, kwargs: dict[str, Any], local: bool, config: AnalyzerConfig
 ) -> tuple[Any, Any]:
-    from transformers import Blip2ForConditionalGeneration, Blip2Processor
-
     try:
-        processor = Blip2Processor.from_pretrained(source, local_files_only=local)
-        model = Blip2ForConditionalGeneration.from_pretrained(
-            source, local_files_only=local, **kwargs
-        )
+        try:
+            # The hub cache first: a pre-downloaded model then starts without the network,
+            # instead of waiting minutes on huggingface_hub's retries when the hub is unreachable.
+            return _from_pretrained(source, kwargs, cache_only=True)
+        except OSError:
+            if local:
+                raise
+        return _from_pretrained(source, kwargs, cache_only=False)
     except OSError as exc:
         where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
         hint = _MODEL_HINT if local else f"download it on a connected machine, or {_MODEL_HINT}"
@@ -126,7 +136,6 @@ def _load_pretrained(
             f"{kwargs['device_map']['']}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
             "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
         ) from exc
-    return processor, model.eval()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -63,6 +63,7 @@ def prepare(path: str | Path, analyzer: Analyzer, options: AnalysisOptions) -> P
     sampled = sample_frames(
         path,
         num_frames=options.frames,
+        max_frames=options.max_frames,
         size=analyzer.input_size,
         max_duration_s=options.max_duration_s,
         timeout_s=options.decode_timeout_s,

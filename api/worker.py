@@ -84,7 +84,7 @@ def _select_device(device: str, cpu_threads: int) -> str:
         # One visible GPU per worker: no stray CUDA context on GPU 0 from every worker.
         os.environ["CUDA_VISIBLE_DEVICES"] = visible[index] if index < len(visible) else str(index)
         return "cuda:0"
-    if device == "cpu":
+    if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         import torch
 
         # Workers share the cores; each using all of them would oversubscribe the CPU.

@@ -8,6 +8,7 @@ Run from the repository root: ``python bench/bench_vision_reuse.py``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -18,8 +19,11 @@ from typing import Any
 
 # Runnable as a plain script from a clone that is not pip-installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Everything is built locally; a hub lookup would be a bug, so make it fail fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from analyzers.base import AnalyzerConfig, FrameCaption  # noqa: E402
 from analyzers.blip2 import Blip2Analyzer  # noqa: E402
@@ -27,14 +31,10 @@ from analyzers.prompts import DEFAULT_ASPECTS  # noqa: E402
 from analyzers.test_model import make_test_model  # noqa: E402
 
 
-def _time(fn: Callable[[], list[FrameCaption]], repeats: int) -> tuple[float, list[FrameCaption]]:
-    times = []
-    result: list[FrameCaption] = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+def _timed(fn: Callable[[], list[FrameCaption]]) -> tuple[float, list[FrameCaption]]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
 
 
 def run(
@@ -59,8 +59,15 @@ def run(
         # Warm-up: first calls pay one-off allocator and kernel selection costs.
         analyzer.describe(prepared[:2], aspects)
         analyzer.describe_naive(prepared[:2], aspects)
-        once_s, once = _time(lambda: analyzer.describe(prepared, aspects), repeats)
-        naive_s, naive = _time(lambda: analyzer.describe_naive(prepared, aspects), repeats)
+        once_times: list[float] = []
+        naive_times: list[float] = []
+        # Interleaved, so a neighbour's load on a shared machine hits both paths alike.
+        for _ in range(repeats):
+            seconds, once = _timed(lambda: analyzer.describe(prepared, aspects))
+            once_times.append(seconds)
+            seconds, naive = _timed(lambda: analyzer.describe_naive(prepared, aspects))
+            naive_times.append(seconds)
+        once_s, naive_s = statistics.median(once_times), statistics.median(naive_times)
     return {
         "frames": frames,
         "prompts": 1 + len(aspects),
@@ -78,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quantization", default="fp32", choices=["fp32", "int8", "bf16"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=24)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+    )
+    # Called as main() by bench/run_all.py, whose own argv is not meant for this parser.
+    args = parser.parse_args(list(argv) if argv is not None else [])
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     r = run(
         frames=args.frames,
         repeats=args.repeats,
@@ -88,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"caption + {r['prompts'] - 1} aspects, {r['frames']} frames, {args.quantization}, "
-        f"batch {args.batch_size}, median of {args.repeats}"
+        f"batch {args.batch_size}, {torch.get_num_threads()} CPU thread(s), "
+        f"median of {args.repeats}"
     )
     print(f"{'path':<14}{'seconds':>10}{'per frame':>12}")
     for name, key in (("vision-once", "vision_once_s"), ("naive", "naive_s")):
@@ -99,4 +113,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

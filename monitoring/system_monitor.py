@@ -191,7 +191,12 @@ def read_service(url: str, timeout: float, api_key: str | None = None) -> dict[s
     try:
         health = json.loads(body)
     except ValueError:
-        section["error"] = "unparsable /health body"
+        health = None
+    if not isinstance(health, dict) or "status" not in health:
+        # 401 without the API key, or something else listening on the port.
+        error = health.get("error") if isinstance(health, dict) else None
+        message = error.get("message") if isinstance(error, dict) else "unexpected /health body"
+        section["error"] = f"HTTP {code}: {message}"
         return section
     workers = [
         {
@@ -248,7 +253,7 @@ def service_warnings(service: dict[str, Any], limits: dict[str, float]) -> list[
     if not service.get("reachable"):
         return [f"service unreachable at {service['url']}: {service.get('error')}"]
     if "status" not in service:
-        return [f"service answered HTTP {service.get('http_status')}: {service.get('error')}"]
+        return [f"service at {service['url']} answered {service.get('error')}"]
     warnings = []
     if not service["ready"]:
         warnings.append(f"service {service['status']}: {service.get('reason') or 'not ready'}")
@@ -309,7 +314,8 @@ def _gpu_lines(snap: dict[str, Any]) -> list[str]:
 
 def _service_lines(svc: dict[str, Any]) -> list[str]:
     if "status" not in svc:
-        return [f"Service  {svc['url']}  unreachable: {svc.get('error')}"]
+        what = "answered" if svc["reachable"] else "unreachable:"
+        return [f"Service  {svc['url']}  {what} {svc.get('error')}"]
     model = svc.get("model") or {}
     lines = [
         f"Service  {svc['url']}  {svc['status']}"

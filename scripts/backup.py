@@ -192,12 +192,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     db_info = manifest.get("database")
     if db_info and sha256(source / DB_NAME) != db_info["sha256"]:
         raise SystemExit(f"restore: {source / DB_NAME} does not match its manifest checksum")
-    if service_running(args.url) and not args.force:
+    data = args.data_dir
+    # Only the service's own database is in use; a scratch directory can be restored any time.
+    in_use = data.resolve() == args.service_data_dir.resolve() and service_running(args.url)
+    if in_use and not args.force:
         raise SystemExit(
-            f"restore: the service answers at {args.url}; stop it first "
+            f"restore: the service answers at {args.url} and uses {data}; stop it first "
             "(scripts/restart_services.sh stop), or pass --force"
         )
-    data = args.data_dir
     data.mkdir(parents=True, exist_ok=True)
     # Whatever is there now is moved aside, never deleted: a wrong restore can be undone.
     aside = data / f"pre-restore-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
@@ -250,9 +252,12 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> argparse.Namespac
     sub.add_parser("list", help="list backups, oldest first")
     restore = sub.add_parser("restore", help="restore a backup into the data directory")
     restore.add_argument("name", nargs="?", default="latest", help="backup name or 'latest'")
-    restore.add_argument("--force", action="store_true", help="even if the service answers")
+    restore.add_argument(
+        "--force", action="store_true", help="even if the service answers and uses --data-dir"
+    )
     args = parser.parse_args(argv)
     args.url = service_url(env)
+    args.service_data_dir = in_checkout(env.get("TIKTOK_ANALYZER_DATA_DIR", "data"))
     return args
 
 

@@ -9,7 +9,6 @@ moves with time and a frame-dependent colour make consecutive frames differ.
 
 from __future__ import annotations
 
-import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -197,12 +196,6 @@ def make_empty_file(path: Path) -> Path:
     path = Path(path)
     path.write_bytes(b"")
     return path
-
-
-def copy_media(src: Path, dst: Path) -> Path:
-    """Copy a file (e.g. from the corpus) so a test may rename or damage it."""
-    shutil.copyfile(src, dst)
-    return Path(dst)
 
 
 def make_damaged_video(src: Path, dst: Path, start: float = 0.4, end: float = 0.6) -> Path:

@@ -167,13 +167,20 @@ def test_restore_refuses_while_the_service_answers(tmp_path: Path) -> None:
     server = HTTPServer(("127.0.0.1", 0), _Alive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env = ops_env(TIKTOK_ANALYZER_PORT=str(server.server_address[1]))
+        env = ops_env(
+            TIKTOK_ANALYZER_PORT=str(server.server_address[1]),
+            TIKTOK_ANALYZER_DATA_DIR=str(data),
+        )
         proc = run(backup_cmd(data, tmp_path / "b", "restore"), env)
+        # Another directory is not the service's: a scratch restore needs no stop.
+        scratch = run(backup_cmd(tmp_path / "scratch", tmp_path / "b", "restore"), env)
     finally:
         server.shutdown()
     assert proc.returncode != 0
     assert "stop it first" in proc.stderr
     assert not list(data.glob("pre-restore-*"))
+    assert scratch.returncode == 0, scratch.stderr
+    assert (tmp_path / "scratch" / "jobs.sqlite3").exists()
 
 
 def test_tampered_backup_is_refused(tmp_path: Path) -> None:

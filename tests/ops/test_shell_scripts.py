@@ -1,0 +1,29 @@
+"""The shell scripts: syntax, shellcheck when installed, usage on -h."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.ops.conftest import SCRIPTS, ops_env, run
+
+SHELL_SCRIPTS = sorted(SCRIPTS.glob("*.sh"))
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_syntax_and_shellcheck(script: object) -> None:
+    assert run(["bash", "-n", str(script)], ops_env()).returncode == 0
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    proc = run([shellcheck, "-x", "-P", str(SCRIPTS), str(script)], ops_env())
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["install.sh", "restart_services.sh", "health_check.sh", "rotate_logs.sh"]
+)
+def test_usage_on_h(name: str) -> None:
+    proc = run([SCRIPTS / name, "-h"], ops_env())
+    assert proc.returncode == 0 and proc.stdout.startswith("usage:"), proc.stdout + proc.stderr
