@@ -183,6 +183,10 @@ def load_blip2(config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> Lo
     kwargs, dtype = _from_pretrained_kwargs(config, device, llm_int8_threshold)
     # The per-batch "inputs will be cast to float16" notice from bitsandbytes would flood the log.
     logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+    # Weight-loading progress bars are for notebooks; in worker logs and the CLI they are noise.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     source = str(path) if local else config.model
     processor, model = _load_pretrained(source, kwargs, local, config)
     size = processor.image_processor.size

@@ -210,7 +210,7 @@ async def analyze(
             pass  # 202 below: the client polls
         finally:
             ctx.waiters.unregister(job.id, event)
-    return _job_reply(ctx, job.id)
+    return await run_in_threadpool(_job_reply, ctx, job.id)
 
 
 async def _receive(ctx: AppContext, request: Request) -> Upload:

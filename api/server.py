@@ -104,17 +104,20 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     http.start()
     host, port = sock.getsockname()[:2]
     log.info("listening on http://%s:%s with %d worker(s)", host, port, len(supervisor.slots))
-    code = _main_loop(settings, supervisor, server, http, signals, notifier, liveness)
-    supervisor.begin_drain()
-    supervisor.shutdown()
-    # Clients still waiting on a job that did not run get 202 and poll after the restart.
-    app.state.ctx.waiters.notify_all()
-    server.should_exit = True
-    http.join(HTTP_SHUTDOWN_GRACE_S + 5)
-    store.close()
-    notifier.close()
-    sock.close()
-    log.info("stopped (exit code %d)", code)
+    code = 1
+    try:
+        code = _main_loop(settings, supervisor, server, http, signals, notifier, liveness)
+    finally:
+        supervisor.begin_drain()
+        supervisor.shutdown()
+        # Clients still waiting on a job that did not run get 202 and poll after the restart.
+        app.state.ctx.waiters.notify_all()
+        server.should_exit = True
+        http.join(HTTP_SHUTDOWN_GRACE_S + 5)
+        store.close()
+        notifier.close()
+        sock.close()
+        log.info("stopped (exit code %d)", code)
     return code
 
 

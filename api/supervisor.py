@@ -440,7 +440,7 @@ class Supervisor:
 
     def _forget(self, ticket: Ticket, outcome: str) -> None:
         Path(ticket.path).unlink(missing_ok=True)
-        log.info("job %s", outcome, extra={"job_id": ticket.id})
+        log.info("%s", outcome, extra={"job_id": ticket.id})
         for callback in self._listeners:
             callback(ticket.id)
 

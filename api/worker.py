@@ -177,7 +177,7 @@ class Worker:
             log.error("worker %d cannot load the model: %s", self.worker_id, exc.message)
             self.send(("state", "ERROR", {"code": exc.code, "message": exc.message}))
             return False
-        except Exception as exc:
+        except Exception as exc:  # reported as ERROR so /health can say why
             log.exception("worker %d failed while loading the model", self.worker_id)
             message = f"model loading failed: {type(exc).__name__}: {exc}"
             self.send(("state", "ERROR", {"code": "model_load_failed", "message": message}))
@@ -232,7 +232,7 @@ class Worker:
             outcome = prepare(job["path"], self.analyzer, options)
         except AnalyzerError as exc:
             outcome = exc
-        except Exception as exc:
+        except Exception as exc:  # a bad file fails its job, never the worker
             log.exception("decoding failed", extra={"job_id": job["id"]})
             outcome = AnalyzerError(f"the video could not be decoded: {type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
@@ -254,7 +254,7 @@ class Worker:
         except AnalyzerError as exc:
             self.send(("error", job_id, exc.code, exc.message))
             return
-        except Exception as exc:
+        except Exception as exc:  # the job fails; the worker takes the next one
             log.exception("analysis failed", extra={"job_id": job_id})
             message = f"analysis failed: {type(exc).__name__}: {exc}"
             self.send(("error", job_id, "analysis_failed", message))
@@ -283,7 +283,7 @@ class Worker:
         try:
             gc.collect()
             self.analyzer.release_memory()
-        except Exception:
+        except Exception:  # a failed clean-up must not end the worker
             log.exception("release_memory failed")
             ok = False
         self.send(("released", ok))

@@ -38,7 +38,7 @@ from tests.media import make_video  # noqa: E402
 
 FRAMES = 16  # the service default: what a client gets without options
 BATCH = 12
-REPEATS = 3
+ROUNDS = 3
 
 
 # --- the LitServe peer -----------------------------------------------------------------
@@ -145,26 +145,22 @@ class LitServePeer:
 
 
 # --- measurements ----------------------------------------------------------------------
-def timed(call: Callable[[], Any]) -> float:
+Post = Callable[[Path], httpx.Response]
+
+
+def timed_ok(post: Post, video: Path) -> float:
     started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
+    response = post(video)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.text[:500]
+    return elapsed
 
 
-def median_latency(call: Callable[[], httpx.Response]) -> float:
-    def once() -> None:
-        response = call()
-        assert response.status_code == 200, response.text[:500]
-
-    once()  # warm-up: first-call allocations, page cache
-    return statistics.median(timed(once) for _ in range(REPEATS))
-
-
-def batch_seconds(post: Callable[[], httpx.Response]) -> tuple[float, list[httpx.Response]]:
+def batch(post: Post, video: Path) -> tuple[float, list[httpx.Response]]:
     """Wall time for BATCH videos sent at once, each waited for."""
     with ThreadPoolExecutor(BATCH) as pool:
         started = time.perf_counter()
-        responses = list(pool.map(lambda _: post(), range(BATCH)))
+        responses = list(pool.map(lambda _: post(video), range(BATCH)))
         elapsed = time.perf_counter() - started
     bad = [r for r in responses if r.status_code != 200]
     assert not bad, bad[0].text[:500]
@@ -185,45 +181,28 @@ def idle_gaps(responses: list[httpx.Response]) -> tuple[float, float]:
     return statistics.median(gaps), busy / (spans[-1][1] - spans[0][0])
 
 
-def in_process_seconds(model_dir: Path, video: Path) -> float:
+def in_process(model_dir: Path) -> Post:
+    """analyze_video in this process, with the threads a 1-worker server gives its worker."""
     import torch
 
     from analyzers.base import AnalyzerConfig, create_analyzer
     from analyzers.pipeline import AnalysisOptions, analyze_video
 
-    torch.set_num_threads(cpu_threads_per_worker(1))  # what a 1-worker server gives its worker
+    torch.set_num_threads(cpu_threads_per_worker(1))
     analyzer = create_analyzer(
         "blip2", AnalyzerConfig(model=str(model_dir), quantization="fp32", device="cpu")
     )
     info = analyzer.load()
-    options = AnalysisOptions(frames=FRAMES)
-    analyze_video(video, analyzer, info, options)
-    return statistics.median(
-        timed(lambda: analyze_video(video, analyzer, info, options)) for _ in range(REPEATS)
-    )
+
+    def run(video: Path) -> httpx.Response:
+        analyze_video(video, analyzer, info, AnalysisOptions(frames=FRAMES))
+        return httpx.Response(200)
+
+    return run
 
 
-def serve(root: Path, model_dir: Path, **settings: Any) -> ServerProcess:
-    srv = ServerProcess(root, model_dir, frames=FRAMES, queue_size=64, **settings)
-    srv.start()
-    srv.wait_ready(timeout=300)
-    return srv
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--litserve-peer", nargs=3, metavar=("PORT", "MODEL", "WORKERS"))
-    args = parser.parse_args(argv or [])
-    if args.litserve_peer:
-        port, model, workers = args.litserve_peer
-        run_litserve_peer(int(port), model, int(workers))
-        return
-    if ls is None:
-        print("  skipped: LitServe is not installed (pip install -e '.[bench]')")
-        return
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        run(Path(tmp))
+def poster(client: httpx.Client) -> Post:
+    return lambda video: post_video(client, video)
 
 
 def run(tmp: Path) -> None:
@@ -232,52 +211,73 @@ def run(tmp: Path) -> None:
     model_dir = make_test_model(tmp / "tiny-blip2")
     long_video = make_video(tmp / "portrait_60s.mp4", width=720, height=1280, duration_s=60)
     clip = make_video(tmp / "portrait_10s.mp4", width=720, height=1280, duration_s=10)
-
-    def say(text: str) -> None:
-        print(f"  {text}", flush=True)
-
-    inproc = in_process_seconds(model_dir, long_video)
-    say(f"in-process analyze_video, 60 s video: {inproc:.3f} s")
-
-    results: dict[str, Any] = {}
-    for name, settings in (
-        ("1w", {"workers": 1}),
-        ("1w-noprefetch", {"workers": 1, "prefetch": "false"}),
-        ("2w", {"workers": 2}),
-    ):
-        srv = serve(tmp / f"srv-{name}", model_dir, **settings)
-        try:
-            with srv.client(limits=httpx.Limits(max_connections=BATCH + 2)) as client:
-                if name == "1w":
-                    results["http_60s"] = median_latency(lambda: post_video(client, long_video))
-                    say(f"HTTP 60 s video, 1 worker: {results['http_60s']:.3f} s")
-                results[f"lat_{name}"] = median_latency(lambda: post_video(client, clip))
-                seconds, responses = batch_seconds(lambda: post_video(client, clip))
-                results[f"batch_{name}"] = seconds
-                results[f"gaps_{name}"] = idle_gaps(responses)
-                say(f"{name}: 12 videos in {seconds:.2f} s")
-        finally:
-            srv.stop()
-
+    configs: dict[str, dict[str, Any]] = {
+        "1w": {"workers": 1},
+        "1w-off": {"workers": 1, "prefetch": "false"},
+        "2w": {"workers": 2},
+    }
+    servers = {
+        name: ServerProcess(tmp / name, model_dir, frames=FRAMES, queue_size=64, **cfg)
+        for name, cfg in configs.items()
+    }
     peer = LitServePeer(model_dir, 2, tmp / "litserve.log")
+    limits = httpx.Limits(max_connections=BATCH + 2)
     try:
+        for srv in servers.values():
+            srv.start()
+        for srv in servers.values():
+            srv.wait_ready(timeout=300)
         peer.wait_ready()
-        with httpx.Client(
-            base_url=peer.url, timeout=600, limits=httpx.Limits(max_connections=BATCH + 2)
-        ) as client:
-            results["lat_peer"] = median_latency(lambda: peer.post(client, clip))
-            results["batch_peer"], _ = batch_seconds(lambda: peer.post(client, clip))
-        say(f"LitServe 2 workers: 12 videos in {results['batch_peer']:.2f} s")
+        clients = {name: srv.client(limits=limits) for name, srv in servers.items()}
+        peer_client = httpx.Client(base_url=peer.url, timeout=600, limits=limits)
+        posts: dict[str, Post] = {name: poster(c) for name, c in clients.items()}
+        posts["peer"] = lambda v: peer.post(peer_client, v)
+        posts["inproc"] = in_process(model_dir)
+        samples = measure(posts, long_video, clip)
+        for client in [*clients.values(), peer_client]:
+            client.close()
     finally:
+        for srv in servers.values():
+            if srv.proc is not None and srv.proc.poll() is None:
+                srv.stop()
         peer.stop()
+    print_table(table(samples))
 
-    print_table(table(results, inproc))
+
+def measure(posts: dict[str, Post], long_video: Path, clip: Path) -> dict[str, Any]:
+    """Rounds that visit every target in turn, so load from elsewhere hits them alike."""
+    samples: dict[str, list[Any]] = {}
+
+    def add(key: str, value: Any) -> None:
+        samples.setdefault(key, []).append(value)
+
+    for post in posts.values():  # warm-up: first-call allocations, page cache
+        timed_ok(post, long_video)
+    for round_no in range(ROUNDS):
+        add("inproc_60s", timed_ok(posts["inproc"], long_video))
+        add("http_60s", timed_ok(posts["1w"], long_video))
+        add("lat_2w", timed_ok(posts["2w"], clip))
+        add("lat_peer", timed_ok(posts["peer"], clip))
+        for name in ("1w", "1w-off", "2w", "peer"):
+            seconds, responses = batch(posts[name], clip)
+            add(f"batch_{name}", seconds)
+            if name != "peer":
+                add(f"gaps_{name}", idle_gaps(responses))
+        print(f"  round {round_no + 1}/{ROUNDS} done", flush=True)
+    medians: dict[str, Any] = {}
+    for key, values in samples.items():
+        if key.startswith("gaps_"):
+            medians[key] = tuple(statistics.median(v[i] for v in values) for i in range(2))
+        else:
+            medians[key] = statistics.median(values)
+    return medians
 
 
-def table(r: dict[str, Any], inproc: float) -> list[tuple[str, str, str, str]]:
+def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     gap_on, busy_on = r["gaps_1w"]
-    gap_off, busy_off = r["gaps_1w-noprefetch"]
-    one, two, off, peer = r["batch_1w"], r["batch_2w"], r["batch_1w-noprefetch"], r["batch_peer"]
+    gap_off, busy_off = r["gaps_1w-off"]
+    one, two, off, peer = r["batch_1w"], r["batch_2w"], r["batch_1w-off"], r["batch_peer"]
+    inproc = r["inproc_60s"]
     return [
         (
             "one 60 s video: HTTP vs in-process",
@@ -320,6 +320,22 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
     print()
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--litserve-peer", nargs=3, metavar=("PORT", "MODEL", "WORKERS"))
+    args = parser.parse_args(argv or [])
+    if args.litserve_peer:
+        port, model, workers = args.litserve_peer
+        run_litserve_peer(int(port), model, int(workers))
+        return
+    if ls is None:
+        print("  skipped: LitServe is not installed (pip install -e '.[bench]')")
+        return
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        run(Path(tmp))
 
 
 if __name__ == "__main__":

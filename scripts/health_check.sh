@@ -188,7 +188,8 @@ main() {
     fi
     [[ $mode == systemd ]] && check_systemd_state
 
-    read -r code status reason < <(ops_health "$timeout_s")
+    # 9>&-: bash does not wait for a process substitution; it must not outlive us holding the lock.
+    read -r code status reason < <(ops_health "$timeout_s" 9>&-)
     detail="HTTP $code, status $status, reason $reason"
     if [[ $code == 200 ]]; then
         ((failures > 0)) && log INFO "recovered after $failures failure(s)"

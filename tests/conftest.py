@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
+# huggingface_hub reads this once at import: set before anything imports it, so no test
+# can reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.media import make_video
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.media import make_video  # noqa: E402
 
 #: ../shared/videos beside the clone; absent on a user's machine, so tests skip
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"

@@ -136,3 +136,21 @@ def test_api_key_is_required_everywhere_but_liveness(hung_server: ServerProcess)
     assert "ApiKeyHeader" in spec["components"]["securitySchemes"]
     assert "401" in spec["paths"]["/analyze"]["post"]["responses"]
     assert spec["paths"]["/health/live"]["get"]["security"] == []
+
+
+def test_model_that_cannot_load_gives_503_with_the_reason(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "srv", tmp_path / "no-such-model", workers=1)
+    srv.start()
+    try:
+        body = wait_for(
+            lambda: (h := srv.health())[1]["workers"][0]["state"] == "ERROR" and h, 120, "ERROR"
+        )
+        status, health = body
+        assert status == 503
+        assert health["status"] == "degraded" and health["ready"] is False
+        assert "model_load_failed" in health["reason"], health["reason"]
+        wait_for(lambda: srv.health()[1]["workers"][0]["restarts"] >= 1, 60, "a retried load")
+        assert httpx.get(f"{srv.url}/health/live").status_code == 200
+        assert srv.stop(timeout=30) == 0
+    finally:
+        srv.ensure_stopped()

@@ -79,17 +79,14 @@ def test_backup_while_written_then_restore(tmp_path: Path) -> None:
     assert 50 <= len(copied) <= writer.count
     ids = [int(str(r[0]).split("-")[0]) for r in copied]
     assert ids == list(range(len(copied)))
-    # Only the newest job may be caught between its transactions; all others are done.
-    status_col = [
-        d[0]
-        for d in sqlite3.connect(made / "jobs.sqlite3").execute("SELECT * FROM jobs").description
-    ].index("status")
-    assert {r[status_col] for r in copied[:-1]} == {"done"}
-    assert sum(manifest["database"]["jobs_by_status"].values()) == len(copied)
     conn = sqlite3.connect(made / "jobs.sqlite3")
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    # Only the newest job may be caught between its transactions; all others are done.
+    statuses = [r[0] for r in conn.execute("SELECT status FROM jobs ORDER BY created_at")]
     conn.close()
+    assert set(statuses[:-1]) == {"done"}
+    assert sum(manifest["database"]["jobs_by_status"].values()) == len(copied)
     assert manifest["results"]["files"] >= 50
 
     # Restore into the live data directory (service stopped): old state moved aside.

@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.ops.conftest import REPO, SCRIPTS, need_tool, ops_env, run, wait_for
+
+pytestmark = pytest.mark.system
 
 LOG_NAME = "stable_multiprocess_api.log"
 

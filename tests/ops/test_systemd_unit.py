@@ -10,6 +10,8 @@ import pytest
 from api.settings import Settings
 from tests.ops.conftest import REPO, SCRIPTS, need_tool, ops_env, run
 
+pytestmark = pytest.mark.system
+
 UNIT = REPO / "deploy" / "systemd" / "tiktok-analyzer.service"
 #: the figure docs/operations.md quotes; a change that worsens it must update the docs
 DOCUMENTED_EXPOSURE = 1.7
