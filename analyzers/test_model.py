@@ -174,6 +174,9 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Blip2ForConditionalGeneration(config).eval()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a shard-writing bar for a 1 MB model is noise
     processor.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
     marker = {

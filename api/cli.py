@@ -90,12 +90,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     ).validated()
     show_progress = not args.json and sys.stderr.isatty()
     analyzer = create_analyzer(settings.analyzer, settings.analyzer_config())
-    model_info = analyzer.load()
-    if model_info.test_model:
-        print(
-            "note: using the random-weight test model; its text is meaningless",
-            file=sys.stderr,
-        )
+    model_info = analyzer.load()  # logs a warning when it is the meaningless test model
 
     outputs: list[dict[str, Any]] = []
     exit_code = EXIT_OK
