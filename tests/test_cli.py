@@ -152,3 +152,31 @@ def test_model_load_failure_names_the_setting(
     assert code == 1
     assert "TIKTOK_ANALYZER_MODEL" in err
     assert "Traceback" not in err
+
+
+def test_progress_bar_on_a_terminal(tiny_model_dir: Path, short_video: Path) -> None:
+    """On a terminal stderr shows a bar with frame counts; piped (above) it does not."""
+    import pty
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*CLI, "analyze", str(short_video), "--model", str(tiny_model_dir),
+         "--quantization", "fp32", "--frames", "4"],
+        stdout=subprocess.DEVNULL, stderr=terminal, env=env,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO once the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 0
+    os.close(controller)
+    text = seen.decode(errors="replace")
+    assert "[1/1] short_4s.mp4" in text
+    assert "4/4 frames" in text
