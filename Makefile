@@ -8,7 +8,7 @@ TEST_MODEL  ?= .test-model
 STAMP       := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-tools
 # Debian tools the operations tests drive for real.
-SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux
+SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck
 
 .PHONY: install test lint typecheck pytest run demo bench system-tools clean
 
@@ -25,7 +25,7 @@ system-tools: $(SYSTEM_STAMP)
 
 $(SYSTEM_STAMP): | $(STAMP)
 	@missing=""; \
-	for t in systemd-analyze logrotate cron sqlite3 curl flock; do command -v $$t >/dev/null || missing=1; done; \
+	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck; do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_TOOLS) >/dev/null; \
@@ -33,9 +33,10 @@ $(SYSTEM_STAMP): | $(STAMP)
 	fi
 	touch $@
 
-lint: install
+lint: install system-tools
 	$(VENV)/bin/ruff check api analyzers monitoring scripts tests bench
 	$(VENV)/bin/ruff format --check api analyzers monitoring scripts tests bench
+	shellcheck -x scripts/*.sh
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -247,6 +247,8 @@ def run(tmp: Path) -> None:
 def measure(posts: dict[str, Post], long_video: Path, clip: Path) -> dict[str, Any]:
     """Rounds that visit every target in turn, so load from elsewhere hits them alike."""
     samples: dict[str, list[Any]] = {}
+    # Other work on the machine skews every figure; the rounds at least share it fairly.
+    print(f"  load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
 
     def add(key: str, value: Any) -> None:
         samples.setdefault(key, []).append(value)
@@ -280,21 +282,26 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     inproc = r["inproc_60s"]
     return [
         (
-            "one 60 s video: HTTP vs in-process",
+            "one 60 s video: HTTP (1 worker) vs in-process",
             f"{r['http_60s']:.3f} s",
             f"{inproc:.3f} s",
             f"{r['http_60s'] / inproc:.2f}x the time",
         ),
         ("12 x 10 s videos: 2 workers vs 1", f"{two:.2f} s", f"{one:.2f} s", f"{one / two:.2f}x"),
         (
-            "model idle between jobs: prefetch on vs off",
+            "model idle between jobs (1 worker): prefetch on vs off",
             f"{gap_on * 1000:.0f} ms",
             f"{gap_off * 1000:.0f} ms",
             f"{gap_off / max(gap_on, 1e-4):.1f}x shorter",
         ),
-        ("model busy share: prefetch on vs off", f"{busy_on:.0%}", f"{busy_off:.0%}", ""),
         (
-            "12 videos, 1 worker: prefetch on vs off",
+            "model busy share (1 worker): prefetch on vs off",
+            f"{busy_on:.0%}",
+            f"{busy_off:.0%}",
+            "",
+        ),
+        (
+            "12 x 10 s videos, 1 worker: prefetch on vs off",
             f"{one:.2f} s",
             f"{off:.2f} s",
             f"{off / one:.2f}x",
@@ -315,7 +322,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    header = ("measure (2 workers unless said)", "first", "second", "ratio")
+    header = ("measure (2 workers unless said; medians of 3 rounds)", "first", "second", "ratio")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     print()
     for row in [header, tuple("-" * w for w in widths), *rows]:

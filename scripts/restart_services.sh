@@ -61,7 +61,17 @@ running_pid() {
     echo "$pid"
 }
 
-group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+# Alive and not a zombie: a zombie waits for a reaper, not for us.
+alive() {
+    local stat
+    stat=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $stat && ${stat%% *} != Z ]]
+}
+
+# Any live (non-zombie) process left in process group $1.
+group_alive() {
+    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
 
 # Settings of the last start fill in what the caller's environment does not set.
 load_saved_env() {
@@ -104,7 +114,7 @@ bg_start() {
     echo "$pid" >"$(pid_file)"
     rm -f "$(ops_stopped_flag)"
     until curl -s -o /dev/null --max-time 2 "$(ops_base_url)/health/live"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! alive "$pid"; then
             rm -f "$(pid_file)"
             echo "server exited during start; last lines of $out:" >&2
             tail -n 20 "$out" >&2
@@ -132,11 +142,11 @@ bg_stop() {
     kill -TERM "$pid"
     # A stopped (SIGSTOP) process only sees SIGTERM once continued, as systemd also does.
     kill -CONT "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null && ((waited < max)); do
+    while alive "$pid" && ((waited < max)); do
         sleep 1
         waited=$((waited + 1))
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         echo "pid $pid still running after ${max}s: SIGKILL to its process group" >&2
     fi
     # Like KillMode=mixed: whatever is left of the group after the main process goes is killed.

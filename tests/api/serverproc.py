@@ -100,6 +100,20 @@ class ServerProcess:
         response = httpx.get(f"{self.url}/health", headers=self.headers(), timeout=10.0)
         return response.status_code, response.json()
 
+    def wait_live(self, timeout: float = 60.0) -> None:
+        """Poll /health/live until the HTTP side answers, whatever the workers do."""
+
+        def live() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                return httpx.get(f"{self.url}/health/live", timeout=5.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(live, timeout, "/health/live")
+
     def wait_ready(self, timeout: float = 180.0, all_workers: bool = True) -> dict[str, Any]:
         """Poll /health until 200 (and every worker READY when asked); fail with the log."""
         deadline = time.monotonic() + timeout

@@ -174,3 +174,19 @@ def test_log_file_has_worker_lines_and_job_ids(server: ServerProcess, tiny_video
     )
     assert "worker-0" in text and "worker-1" in text  # worker records reach the one writer
     assert any("analysed in" in line and f"job={job_id}" in line for line in text.splitlines())
+
+
+def test_log_file_is_reopened_after_logrotate_moves_it(
+    server: ServerProcess, tiny_video: Path
+) -> None:
+    """logrotate's 'create' mode renames the file; the single writer must start a new one."""
+    rotated = server.log_file.with_name("stable_multiprocess_api.log.1")
+    server.log_file.rename(rotated)
+    with server.client() as client:
+        job_id = post_video(client, tiny_video, frames=1).json()["id"]
+    wait_for(
+        lambda: server.log_file.exists() and f"job={job_id}" in server.log_file.read_text(),
+        10,
+        "the job's lines in the new log file",
+    )
+    assert f"job={job_id}" not in rotated.read_text()

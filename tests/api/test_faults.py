@@ -142,6 +142,7 @@ def test_model_that_cannot_load_gives_503_with_the_reason(tmp_path: Path) -> Non
     srv = ServerProcess(tmp_path / "srv", tmp_path / "no-such-model", workers=1)
     srv.start()
     try:
+        srv.wait_live()
         body = wait_for(
             lambda: (h := srv.health())[1]["workers"][0]["state"] == "ERROR" and h, 120, "ERROR"
         )
