@@ -23,8 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analyzers.errors import AnalyzerError
 from api import __version__
+from api.http_errors import ApiError, error_response, status_for
 from api.jobs import JobStore
-from api.routes import ApiError, error_response, router, status_for
+from api.routes import router
+from api.routes_ops import router as ops_router
 from api.sdnotify import Liveness
 from api.settings import Settings
 from api.supervisor import Supervisor
@@ -178,6 +180,7 @@ def create_app(
     )
     app.state.ctx = ctx
     app.include_router(router)
+    app.include_router(ops_router)
     _install_error_handlers(app)
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, key=settings.api_key.get_secret_value())

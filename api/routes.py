@@ -1,11 +1,10 @@
-"""HTTP routes: analyze, jobs, health, metrics, admin. Errors become JSON here only."""
+"""HTTP routes for the work itself: POST /analyze and the /jobs resource."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -14,20 +13,9 @@ from fastapi.responses import JSONResponse
 from analyzers.errors import AnalyzerError, InvalidOptionError, QueueFullError, VideoTooLongError
 from analyzers.pipeline import AnalysisOptions, parse_aspects
 from analyzers.probe import probe_video
-from api import __version__
+from api.http_errors import ApiError, error_docs, error_response, status_for
 from api.jobs import Job, JobStatus
-from api.models import (
-    ErrorBody,
-    HealthOut,
-    JobCounts,
-    JobOut,
-    JobPage,
-    LiveOut,
-    ModelOut,
-    ReleaseOut,
-    WorkerOut,
-    job_out,
-)
+from api.models import JobOut, JobPage, job_out
 from api.uploads import Upload, UploadError, spool_multipart
 
 if TYPE_CHECKING:
@@ -35,90 +23,11 @@ if TYPE_CHECKING:
 
 router = APIRouter()
 
-#: HTTP status for each error code; anything unknown is a server-side 500
-STATUS_BY_CODE = {
-    "missing_file": 400,
-    "empty_file": 400,
-    "bad_multipart": 400,
-    "too_many_files": 400,
-    "not_found": 404,
-    "job_not_found": 404,
-    "cancelled": 409,
-    "not_cancellable": 409,
-    "upload_too_large": 413,
-    "field_too_large": 413,
-    "not_a_video": 415,
-    "not_multipart": 415,
-    "invalid_input": 422,
-    "invalid_option": 422,
-    "no_video_stream": 422,
-    "no_decodable_frames": 422,
-    "video_too_long": 422,
-    "decode_timeout": 422,
-    "worker_crashed": 502,
-    "queue_full": 503,
-    "draining": 503,
-    "model_load_failed": 503,
-    "timed_out": 504,
-}
-
 #: room for the multipart boundaries and text fields around the file itself
 MULTIPART_OVERHEAD = 1024 * 1024
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-class ApiError(Exception):
-    """An error reply decided by a route."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        headers: dict[str, str] | None = None,
-        job_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-        self.status = status or status_for(code)
-        self.headers, self.job_id = headers, job_id
-
-
-def status_for(code: str) -> int:
-    return STATUS_BY_CODE.get(code, 500)
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    job_id: str | None = None,
-) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if job_id:
-        error["job_id"] = job_id
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {
-        400: "Missing or empty file, malformed form",
-        404: "No such job",
-        409: "The job cannot be cancelled (running or finished), or was cancelled",
-        413: "Upload larger than the size limit",
-        415: "Not a video, or not multipart/form-data",
-        422: "Invalid option (unknown aspect, frames out of range), audio only, too long,"
-        " or undecodable",
-        500: "Analysis failed on the server",
-        502: "The worker crashed twice on this video",
-        503: "Queue full or shutting down (see Retry-After)",
-        504: "The analysis ran past its time limit",
-    }
-    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
 
 
 def _ctx(request: Request) -> AppContext:
@@ -163,7 +72,7 @@ _ANALYZE_BODY = {
             "model": JobOut,
             "description": "Accepted; poll the Location (wait=false or wait limit)",
         },
-        **_errors(400, 409, 413, 415, 422, 500, 502, 503, 504),
+        **error_docs(400, 409, 413, 415, 422, 500, 502, 503, 504),
     },
     openapi_extra=_ANALYZE_BODY,
 )
@@ -331,7 +240,7 @@ def _job_reply(ctx: AppContext, job_id: str) -> Response:
     "/jobs/{job_id}",
     summary="One job: status, result or error, timings",
     response_model=JobOut,
-    responses=_errors(404),
+    responses=error_docs(404),
 )
 async def get_job(request: Request, job_id: str) -> JobOut:
     job = await run_in_threadpool(_ctx(request).store.get, job_id)
@@ -364,7 +273,7 @@ async def list_jobs(
     "/jobs/{job_id}",
     summary="Cancel a queued job",
     response_model=JobOut,
-    responses=_errors(404, 409),
+    responses=error_docs(404, 409),
 )
 async def cancel_job(request: Request, job_id: str) -> JobOut:
     ctx = _ctx(request)
@@ -380,94 +289,3 @@ async def cancel_job(request: Request, job_id: str) -> JobOut:
     job = await run_in_threadpool(ctx.store.get, job_id)
     assert job is not None
     return job_out(job)
-
-
-@router.get(
-    "/health",
-    summary="Readiness: 200 when a worker can analyse, 503 with a reason otherwise",
-    response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "Not ready (same body, with reason)"}},
-)
-async def health(request: Request) -> JSONResponse:
-    ctx = _ctx(request)
-    body = await run_in_threadpool(health_body, ctx)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)
-
-
-def health_body(ctx: AppContext) -> HealthOut:
-    snap = ctx.supervisor.snapshot()
-    workers = snap["workers"]
-    loaded = [w for w in workers if w["state"] in ("READY", "BUSY")]
-    errors = [w["last_error"] for w in workers if w["last_error"]]
-    ready = bool(loaded) and not snap["draining"]
-    if snap["draining"]:
-        status, reason = "draining", "shutting down: finishing running jobs, accepting none"
-    elif not loaded and not snap["ever_ready"] and not errors:
-        status, reason = "starting", f"workers are loading the model (0/{len(workers)} ready)"
-    elif not loaded:
-        status = "degraded"
-        reason = "no worker is ready" + (f": {errors[0]}" if errors else " (restarting)")
-    elif len(loaded) < len(workers):
-        status = "degraded"
-        reason = f"{len(loaded)}/{len(workers)} workers ready" + (
-            f"; {errors[0]}" if errors else ""
-        )
-    else:
-        status, reason = "ready", None
-    return HealthOut(
-        status=status,  # type: ignore[arg-type]
-        ready=ready,
-        reason=reason,
-        model=_model_out(ctx, snap["model"]),
-        workers=[WorkerOut(**{k: v for k, v in w.items() if k != "last_error"}) for w in workers],
-        queue_depth=snap["queue_depth"],
-        busy_workers=snap["busy_workers"],
-        jobs=JobCounts(**ctx.store.counts()),
-        uptime_s=round(time.time() - ctx.started_at, 3),
-        version=__version__,
-    )
-
-
-def _model_out(ctx: AppContext, reported: dict[str, Any] | None) -> ModelOut:
-    s = ctx.settings
-    if reported:
-        return ModelOut(
-            name=reported.get("name", s.model),
-            quantization=reported.get("quantization", s.quantization),
-            analyzer=reported.get("analyzer", s.analyzer),
-            test_model=bool(reported.get("test_model", False)),
-        )
-    from analyzers.test_model import TEST_MODEL_MARKER
-
-    test_model = (Path(s.model) / TEST_MODEL_MARKER).is_file()
-    return ModelOut(
-        name=s.model, quantization=s.quantization, analyzer=s.analyzer, test_model=test_model
-    )
-
-
-@router.get(
-    "/health/live", summary="Liveness: 200 while the process answers", response_model=LiveOut
-)
-async def live() -> LiveOut:
-    return LiveOut()
-
-
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics (tiktok_analyzer_*)",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-)
-async def metrics(request: Request) -> Response:
-    m = _ctx(request).metrics
-    return Response(m.render(), media_type=m.content_type)
-
-
-@router.post(
-    "/admin/release-memory",
-    summary="Ask idle workers to release cached GPU memory",
-    response_model=ReleaseOut,
-)
-async def release_memory(request: Request) -> ReleaseOut:
-    asked = await run_in_threadpool(_ctx(request).supervisor.release_memory)
-    return ReleaseOut(workers_asked=asked)

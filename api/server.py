@@ -24,11 +24,12 @@ from types import FrameType
 import uvicorn
 
 from api.app import create_app
+from api.devices import plan_devices, visible_gpu_count
 from api.jobs import JobStore
 from api.logging_setup import FrontLogging, setup_front_logging
 from api.sdnotify import Liveness, SystemdNotifier
 from api.settings import Settings, load_settings
-from api.supervisor import Supervisor, plan_devices, visible_gpu_count
+from api.supervisor import Supervisor
 from monitoring.metrics import ServiceMetrics
 
 log = logging.getLogger("api.server")

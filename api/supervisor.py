@@ -15,119 +15,30 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from multiprocessing.queues import Queue
 from pathlib import Path
 from threading import RLock
 from typing import Any, Literal
 
 from analyzers.errors import JobTimeoutError, QueueFullError, WorkerCrashedError
+from api.devices import cpu_threads_per_worker
 from api.jobs import Job, JobStore
 from api.settings import Settings
+from api.slots import (
+    BACKOFF_MAX_S,
+    BACKOFF_RESET_S,
+    BACKOFF_START_S,
+    STOP_GRACE_S,
+    Slot,
+    Ticket,
+)
 from api.worker import worker_main
 from monitoring.metrics import ServiceMetrics
 
 log = logging.getLogger("api.supervisor")
 
-WorkerState = Literal["STARTING", "READY", "BUSY", "ERROR", "RESTARTING", "STOPPED"]
 LossReason = Literal["crashed", "hung", "timeout", "start_timeout", "load_failed"]
-
-BACKOFF_START_S = 0.5
-BACKOFF_MAX_S = 30.0
-#: a worker READY this long has proved itself; its next crash restarts it quickly again
-BACKOFF_RESET_S = 60.0
-STOP_GRACE_S = 5.0
-
-
-@dataclass
-class Ticket:
-    """A job while the supervisor holds it: waiting, or on a worker."""
-
-    id: str
-    path: str
-    frames: int
-    aspects: tuple[str, ...]
-    duration_s: float
-    limit_s: float
-    avoid_worker: int | None = None
-    begun: bool = False
-    deadline: float | None = None  # monotonic; None while not decoding nor on the model
-    prepare_s: float = 0.0
-
-    def payload(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "frames": self.frames, "aspects": self.aspects}
-
-
-@dataclass
-class Slot:
-    """One worker position; its process is replaced when it dies."""
-
-    id: int
-    device: str
-    process: BaseProcess | None = None
-    conn: Connection | None = None
-    state: WorkerState = "STARTING"
-    pid: int | None = None
-    jobs: list[Ticket] = field(default_factory=list)
-    restarts: int = 0
-    spawned_at: float = 0.0
-    last_heartbeat: float | None = None
-    ready_at: float | None = None
-    restart_at: float | None = None
-    backoff_s: float = BACKOFF_START_S
-    last_error: str | None = None
-    current_job: str | None = None
-    progress: list[int] | None = None
-    model: dict[str, Any] | None = None
-
-    @property
-    def loaded(self) -> bool:
-        return self.state in ("READY", "BUSY")
-
-
-def plan_devices(settings: Settings, gpu_count: int) -> list[str]:
-    """Round-robin over GPUs with workers_per_gpu each, else settings.workers on the CPU."""
-    if settings.device == "cpu" or (settings.device == "auto" and gpu_count == 0):
-        return ["cpu"] * settings.workers
-    if settings.device.startswith("cuda:"):
-        return [settings.device] * settings.workers
-    gpus = max(gpu_count, 1)
-    total = gpus * settings.workers_per_gpu
-    if "workers" in settings.model_fields_set:
-        total = settings.workers  # an explicit --workers caps (or raises) the total
-    return [f"cuda:{i % gpus}" for i in range(total)]
-
-
-def cpu_threads_per_worker(cpu_workers: int) -> int:
-    """Torch threads for one CPU worker: its share of the cores, less one for decoding.
-
-    OpenMP regions with more threads than free cores stall at every barrier: on a
-    2-core machine a tiny model ran 30x slower with 2 threads beside a decoder.
-    """
-    share = (os.cpu_count() or 1) // max(1, cpu_workers)
-    return max(1, share - 1)
-
-
-def visible_gpu_count() -> int:
-    """GPUs this process may use, without importing torch or creating a CUDA context."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return 0
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            count = int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no driver, no library: a CPU machine
-        return 0
-    if visible is not None:
-        return min(count, len([d for d in visible.split(",") if d.strip()]))
-    return count
 
 
 class Supervisor:
@@ -197,7 +108,7 @@ class Supervisor:
         with self._lock:
             idle = [s for s in self.slots if s.state == "READY" and not s.jobs and s.conn]
             for slot in idle:
-                self._send(slot, ("release",))
+                slot.send(("release",))
             return len(idle)
 
     def retry_after_s(self) -> int:
@@ -213,21 +124,7 @@ class Supervisor:
         """What /health shows about the pool."""
         now = time.monotonic()
         with self._lock:
-            workers = [
-                {
-                    "id": s.id,
-                    "state": s.state,
-                    "device": s.device,
-                    "pid": s.pid,
-                    "current_job": s.current_job or (s.jobs[0].id if s.jobs else None),
-                    "restarts": s.restarts,
-                    "last_heartbeat_age_s": (
-                        round(now - s.last_heartbeat, 3) if s.last_heartbeat else None
-                    ),
-                    "last_error": s.last_error,
-                }
-                for s in self.slots
-            ]
+            workers = [s.describe(now) for s in self.slots]
             model = next((s.model for s in self.slots if s.model), None)
             return {
                 "workers": workers,
@@ -290,20 +187,20 @@ class Supervisor:
         with self._lock:
             for slot in self.slots:
                 if slot.conn is not None:
-                    self._send(slot, ("stop",))
+                    slot.send(("stop",))
             deadline = time.monotonic() + STOP_GRACE_S
             for slot in self.slots:
                 if slot.process is not None:
                     slot.process.join(max(0.1, deadline - time.monotonic()))
+                self._read_last_messages(slot)  # a result sent just before stopping counts
                 for ticket in slot.jobs:
                     self.store.requeue(ticket.id, crashed=False)
                     log.info("left queued for the next start", extra={"job_id": ticket.id})
                 slot.jobs.clear()
-                self._reap(slot)
+                slot.reap()
                 slot.state = "STOPPED"
             self._update_gauges()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        # The wake-up pipe stays open until exit: a late signal handler may still write to it.
 
     # --- internals (lock held) ---------------------------------------------------------
     def _ticket(self, job: Job) -> Ticket:
@@ -324,36 +221,15 @@ class Supervisor:
             pass
 
     def _spawn(self, slot: Slot) -> None:
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(
-                self.settings,
-                slot.id,
-                slot.device,
-                child_conn,
-                self.log_queue,
-                os.getpid(),
-                self._cpu_threads,
-            ),
-            name=f"worker-{slot.id}",
+        # Only the main thread spawns (start() and poll()): PR_SET_PDEATHSIG in the
+        # worker fires when the spawning *thread* exits, not just the process.
+        slot.start(
+            self._ctx,
+            worker_main,
+            (self.settings, slot.id, slot.device),
+            (self.log_queue, os.getpid(), self._cpu_threads),
         )
-        process.start()
-        child_conn.close()  # only the child holds its end: its death shows as EOF here
-        slot.process, slot.conn, slot.pid = process, parent_conn, process.pid
-        slot.state, slot.spawned_at = "STARTING", time.monotonic()
-        slot.last_heartbeat, slot.ready_at, slot.restart_at = None, None, None
-        slot.current_job, slot.progress = None, None
-        log.info("worker %d started (pid %s, %s)", slot.id, process.pid, slot.device)
-
-    def _send(self, slot: Slot, message: tuple[Any, ...]) -> bool:
-        if slot.conn is None:
-            return False
-        try:
-            slot.conn.send(message)
-            return True
-        except (OSError, ValueError):
-            return False  # it died; the sentinel reports it on this turn or the next
+        log.info("worker %d started (pid %s, %s)", slot.id, slot.pid, slot.device)
 
     def _read_messages(self, slot: Slot) -> None:
         conn = slot.conn
@@ -367,6 +243,13 @@ class Supervisor:
             return
         if slot.process is not None and not slot.process.is_alive():
             self._lose(slot, "load_failed" if slot.state == "ERROR" else "crashed")
+
+    def _read_last_messages(self, slot: Slot) -> None:
+        if slot.conn is None:
+            return
+        with contextlib.suppress(EOFError, OSError):
+            while slot.conn.poll():
+                self._handle(slot, slot.conn.recv())
 
     def _handle(self, slot: Slot, message: tuple[Any, ...]) -> None:  # noqa: C901
         kind, now = message[0], time.monotonic()
@@ -482,7 +365,7 @@ class Supervisor:
 
     def _lose(self, slot: Slot, reason: LossReason) -> None:
         """The worker is dead or must die: kill it, settle its jobs, plan its replacement."""
-        self._reap(slot)
+        slot.reap()
         log.warning("worker %d lost (%s); replacing it", slot.id, reason)
         requeue: list[Ticket] = []
         for ticket in slot.jobs:
@@ -509,18 +392,6 @@ class Supervisor:
         if self.draining:
             slot.restart_at = None  # no new worker while shutting down
 
-    def _reap(self, slot: Slot) -> None:
-        if slot.process is not None:
-            if slot.process.is_alive():
-                slot.process.kill()
-            slot.process.join(5.0)
-            if not slot.process.is_alive():
-                slot.process.close()
-        if slot.conn is not None:
-            slot.conn.close()
-        slot.process, slot.conn, slot.pid = None, None, None
-        slot.current_job, slot.progress, slot.ready_at = None, None, None
-
     def _dispatch(self) -> None:
         capacity = 2 if self.settings.prefetch else 1
         while self.pending:
@@ -530,7 +401,7 @@ class Supervisor:
                 return
             # Idle workers first; a retried job prefers a worker other than the one it crashed.
             slot = min(candidates, key=lambda s: (len(s.jobs), s.id == ticket.avoid_worker, s.id))
-            if not self._send(slot, ("job", ticket.payload())):
+            if not slot.send(("job", ticket.payload())):
                 return
             self.pending.popleft()
             self.store.mark_running(ticket.id, slot.id, time.time())

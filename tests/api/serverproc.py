@@ -146,6 +146,16 @@ class ServerProcess:
                 f"server did not stop within {timeout} s:\n{self.output()}"
             ) from None
 
+    def wait_exit(self, timeout: float = 90.0) -> int:
+        """Wait for the process to end on its own (after a signal already sent)."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"server still running after {timeout} s:\n{self.output()}"
+            ) from None
+
     def ensure_stopped(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

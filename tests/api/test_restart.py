@@ -68,7 +68,7 @@ def test_queue_full_then_sigterm_keeps_queued_jobs_for_the_next_start(
             refused_late = post_video(client, tiny_video, frames=1, wait="false")
             assert refused_late.status_code == 503
             assert refused_late.json()["error"]["code"] == "draining"
-        assert srv.stop(timeout=60) == 0
+        assert srv.wait_exit(60) == 0  # one SIGTERM: a second one would skip the drain
         assert notify.received("STOPPING=1")
         left = _statuses(srv)
         assert "queued" in left.values(), left
