@@ -96,6 +96,10 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
             app,
             log_config=None,
             lifespan="on",
+            # What a plain install has; pinned so the bench extra (uvloop, httptools)
+            # does not change the server under test.
+            loop="asyncio",
+            http="h11",
             timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE_S,
             server_header=False,
         )
