@@ -34,6 +34,7 @@ from multiprocessing.queues import Queue
 from typing import Any
 
 from analyzers.errors import AnalyzerError
+from analyzers.sampling import stuck_decoder_threads
 from api.logging_setup import setup_worker_logging
 from api.settings import Settings
 
@@ -161,6 +162,13 @@ class Worker:
                 self._maybe_release_memory()
                 continue
             self._run_model(*item)
+            if stuck_decoder_threads():
+                # A decoder thread blocked in C cannot be killed from Python; a fresh
+                # process is the only way to get its CPU and memory back.
+                log.warning(
+                    "worker %d has a stuck decoder thread; exiting to be replaced", self.worker_id
+                )
+                return 4
         log.info("worker %d stopping", self.worker_id)
         return 0
 
