@@ -16,7 +16,7 @@ from analyzers.answers import aggregate_aspects, summarize
 from analyzers.base import Analyzer, ProgressCallback
 from analyzers.errors import InvalidOptionError
 from analyzers.prompts import DEFAULT_ASPECTS, resolve_aspects
-from analyzers.sampling import sample_frames
+from analyzers.sampling import Decoder, sample_frames
 from analyzers.schema import AnalysisResult, FrameDescription, ModelInfo, Timings, VideoInfo
 
 
@@ -29,6 +29,7 @@ class AnalysisOptions:
     max_frames: int = 64
     max_duration_s: float = 600.0
     decode_timeout_s: float = 120.0
+    decoder: Decoder = "auto"
 
     def validated(self) -> AnalysisOptions:
         if not 1 <= self.frames <= self.max_frames:
@@ -41,6 +42,7 @@ class AnalysisOptions:
             max_frames=self.max_frames,
             max_duration_s=self.max_duration_s,
             decode_timeout_s=self.decode_timeout_s,
+            decoder=self.decoder,
         )
 
 
@@ -67,6 +69,7 @@ def prepare(path: str | Path, analyzer: Analyzer, options: AnalysisOptions) -> P
         size=analyzer.input_size,
         max_duration_s=options.max_duration_s,
         timeout_s=options.decode_timeout_s,
+        decoder=options.decoder,
     )
     model_input = analyzer.preprocess(sampled.images)
     return PreparedVideo(

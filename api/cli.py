@@ -78,16 +78,10 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyze each file; one-line errors; non-zero exit if any file failed."""
     from analyzers.base import create_analyzer
-    from analyzers.pipeline import AnalysisOptions, analyze_video, parse_aspects
+    from analyzers.pipeline import analyze_video
 
     settings = _settings_from(args)
-    options = AnalysisOptions(
-        frames=args.frames if args.frames is not None else settings.frames,
-        aspects=parse_aspects(args.aspects),
-        max_frames=settings.max_frames,
-        max_duration_s=settings.max_duration_s,
-        decode_timeout_s=settings.decode_timeout_s,
-    ).validated()
+    options = settings.analysis_options(args.frames, args.aspects)
     show_progress = not args.json and sys.stderr.isatty()
     analyzer = create_analyzer(settings.analyzer, settings.analyzer_config())
     model_info = analyzer.load()  # logs a warning when it is the meaningless test model

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from analyzers.errors import AnalyzerError, InvalidOptionError, QueueFullError, VideoTooLongError
-from analyzers.pipeline import AnalysisOptions, parse_aspects
+from analyzers.pipeline import AnalysisOptions
 from analyzers.probe import probe_video
 from api.http_errors import ApiError, error_docs, error_response, status_for
 from api.jobs import Job, JobStatus
@@ -203,13 +203,7 @@ def _options(
         except ValueError:
             raise InvalidOptionError(f"frames must be a whole number, got {raw_frames!r}") from None
     aspect_text = fields.get("aspects", aspects)
-    return AnalysisOptions(
-        frames=frames if frames is not None else ctx.settings.frames,
-        aspects=parse_aspects(aspect_text),
-        max_frames=ctx.settings.max_frames,
-        max_duration_s=ctx.settings.max_duration_s,
-        decode_timeout_s=ctx.settings.decode_timeout_s,
-    ).validated()
+    return ctx.settings.analysis_options(frames, aspect_text)
 
 
 def _flag(raw: str | None, query: bool | None, *, default: bool) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import DEFAULT_MODEL, AnalyzerConfig
+from analyzers.pipeline import AnalysisOptions, parse_aspects
+from analyzers.sampling import Decoder
 from analyzers.schema import Quantization
 
 
@@ -35,6 +38,7 @@ class Settings(BaseSettings):
     max_frames: int = Field(64, ge=1, description="upper bound a request may ask for")
     max_duration_s: float = Field(600.0, gt=0, description="longer videos are refused")
     decode_timeout_s: float = Field(120.0, gt=0, description="time one file may take to decode")
+    decoder: Decoder = Field("auto", description="auto (decord, PyAV fallback), decord or pyav")
 
     # --- server ------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -74,6 +78,19 @@ class Settings(BaseSettings):
             max_new_tokens=self.max_new_tokens,
             test_hang_s=self.test_hang_s,
         )
+
+    def analysis_options(
+        self, frames: int | None = None, aspects: str | Sequence[str] | None = None
+    ) -> AnalysisOptions:
+        """Validated per-video options: a request's choices on top of these defaults."""
+        return AnalysisOptions(
+            frames=self.frames if frames is None else frames,
+            aspects=parse_aspects(aspects),
+            max_frames=self.max_frames,
+            max_duration_s=self.max_duration_s,
+            decode_timeout_s=self.decode_timeout_s,
+            decoder=self.decoder,
+        ).validated()
 
     def job_timeout_for(self, duration_s: float) -> float:
         """Per-job limit: fixed when set, else scaled to the video's duration."""

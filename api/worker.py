@@ -224,19 +224,13 @@ class Worker:
 
     def _prepare(self, job: dict[str, Any]) -> tuple[dict[str, Any], Any, float]:
         """Decode and preprocess; returns (job, PreparedVideo or AnalyzerError, seconds)."""
-        from analyzers.pipeline import AnalysisOptions, prepare
+        from analyzers.pipeline import prepare
 
         self.send(("begin", job["id"]))
         started = time.perf_counter()
-        options = AnalysisOptions(
-            frames=job["frames"],
-            aspects=tuple(job["aspects"]),
-            max_frames=self.settings.max_frames,
-            max_duration_s=self.settings.max_duration_s,
-            decode_timeout_s=self.settings.decode_timeout_s,
-        )
         outcome: Any
         try:
+            options = self.settings.analysis_options(job["frames"], job["aspects"])
             outcome = prepare(job["path"], self.analyzer, options)
         except AnalyzerError as exc:
             outcome = exc
