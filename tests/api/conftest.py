@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +38,5 @@ def server(
         max_duration_s=20,
         max_frames=8,
     )
-    srv.start({"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000"})
-    try:
-        srv.wait_ready()
+    with srv.running({"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000"}):
         yield srv
-    finally:
-        if srv.proc is not None and srv.proc.poll() is None:
-            srv.stop(signal.SIGTERM)
-        srv.ensure_stopped()

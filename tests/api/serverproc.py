@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +162,18 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    @contextmanager
+    def running(self, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+        """Started and ready inside the block; stopped (SIGTERM, else SIGKILL) after it."""
+        self.start(extra_env)
+        try:
+            self.wait_ready()
+            yield self
+        finally:
+            if self.proc is not None and self.proc.poll() is None:
+                self.stop(signal.SIGTERM)
+            self.ensure_stopped()
 
 
 def post_video(

@@ -29,12 +29,8 @@ def slow_server(
         job_timeout_s=60,
         heartbeat_timeout_s=3,
     )
-    srv.start()
-    try:
-        srv.wait_ready()
+    with srv.running():
         yield srv
-    finally:
-        srv.ensure_stopped()
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +46,8 @@ def hung_server(
         job_timeout_s=3,
         api_key=API_KEY,
     )
-    srv.start()
-    try:
-        srv.wait_ready()
+    with srv.running():
         yield srv
-    finally:
-        srv.ensure_stopped()
 
 
 def _worker(srv: ServerProcess, slot: int) -> dict[str, Any]:
