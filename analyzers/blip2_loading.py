@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import torch
 
@@ -123,6 +126,7 @@ def _load_pretrained(
         except OSError:
             if local:
                 raise
+        _require_hub_reachable(config)
         return _from_pretrained(source, kwargs, cache_only=False)
     except OSError as exc:
         where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
@@ -135,6 +139,28 @@ def _load_pretrained(
             f"cannot load BLIP-2 {config.model!r} with quantization {config.quantization} on "
             f"{kwargs['device_map']['']}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
             "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
+        ) from exc
+
+
+def _require_hub_reachable(config: AnalyzerConfig, timeout_s: float = 5.0) -> None:
+    """Fail in seconds, not after minutes of huggingface_hub retries, if the hub is unreachable."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return  # huggingface_hub fails at once by itself
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return  # only the proxy can tell; let huggingface_hub try through it
+
+    endpoint = urlsplit(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot download BLIP-2 {config.model!r}: {host} is unreachable ({exc}) and the "
+            f"model is not in the local cache; download it on a connected machine, or "
+            f"{_MODEL_HINT}"
         ) from exc
 
 

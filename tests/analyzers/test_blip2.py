@@ -137,6 +137,27 @@ def test_unreachable_hub_names_the_model_setting(monkeypatch: pytest.MonkeyPatch
         Blip2Analyzer(config).load()
 
 
+def test_unreachable_hub_fails_in_seconds_not_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    import huggingface_hub.constants
+
+    # Online mode, but the hub endpoint is a loopback port nobody listens on.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    config = AnalyzerConfig(model="tiktok-analyzer-tests/no-such-blip2", quantization="fp32")
+    started = time.monotonic()
+    with pytest.raises(ModelLoadError, match="unreachable.*TIKTOK_ANALYZER_MODEL"):
+        Blip2Analyzer(config).load()
+    assert time.monotonic() - started < 30
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_cuda_without_cuda_names_the_device_setting(tiny_model_dir: Path, device: str) -> None:
