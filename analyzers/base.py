@@ -116,11 +116,6 @@ def register(name: str) -> Callable[[_A], _A]:
     return decorate
 
 
-def available_analyzers() -> list[str]:
-    _load_builtin_analyzers()
-    return sorted(_REGISTRY)
-
-
 def create_analyzer(name: str, config: AnalyzerConfig) -> Analyzer:
     """Build (but do not load) the analyzer registered as ``name``."""
     _load_builtin_analyzers()

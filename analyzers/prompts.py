@@ -87,8 +87,3 @@ def resolve_aspects(names: tuple[str, ...]) -> tuple[str, ...]:
             f" (aliases: {', '.join(sorted(ASPECT_ALIASES))})"
         )
     return tuple(resolved)
-
-
-def prompt_for(aspect: str) -> str:
-    """The question asked for one canonical aspect name."""
-    return ASPECT_PROMPTS[aspect]

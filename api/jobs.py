@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
-FINAL_STATUSES = frozenset({"done", "failed", "cancelled"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -66,10 +65,6 @@ class Job:
     result: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
@@ -205,12 +200,6 @@ class JobStore:
                 " crashes = crashes + ? WHERE id = ? AND status IN ('queued', 'running')",
                 (1 if crashed else 0, job_id),
             )
-            row = c.execute("SELECT crashes FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def add_crash(self, job_id: str) -> int:
-        with self._tx() as c:
-            c.execute("UPDATE jobs SET crashes = crashes + 1 WHERE id = ?", (job_id,))
             row = c.execute("SELECT crashes FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return int(row[0]) if row else 0
 
