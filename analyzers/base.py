@@ -5,11 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from analyzers.errors import InvalidOptionError
 from analyzers.schema import ModelInfo, Quantization
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
@@ -48,11 +47,13 @@ class Analyzer(ABC):
     (resize, normalise, to tensors) and may run in a thread for the next video
     while :meth:`describe` runs the model on the current one.
 
-    Register a new analyzer under a name and the CLI and the service can use
-    it with ``--analyzer NAME`` / ``TIKTOK_ANALYZER_ANALYZER=NAME``::
+    Add a new analyzer to :data:`analyzers.registry.ANALYZERS` under a name and
+    the CLI and the service can use it with ``--analyzer NAME`` /
+    ``TIKTOK_ANALYZER_ANALYZER=NAME``::
 
-        @register("mean-colour")
-        class MeanColour(Analyzer):
+        class MeanColour(Analyzer):  # ANALYZERS["mean-colour"] = "mymod:MeanColour"
+            name = "mean-colour"
+
             def load(self) -> ModelInfo:
                 return ModelInfo(name="mean", quantization="fp32", device="cpu")
 
@@ -99,34 +100,3 @@ class Analyzer(ABC):
 
     def release_memory(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Give cached accelerator memory back (called when the worker is idle)."""
-
-
-_A = TypeVar("_A", bound=type[Analyzer])
-_REGISTRY: dict[str, type[Analyzer]] = {}
-
-
-def register(name: str) -> Callable[[_A], _A]:
-    """Class decorator: make an analyzer available under ``name``."""
-
-    def decorate(cls: _A) -> _A:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def create_analyzer(name: str, config: AnalyzerConfig) -> Analyzer:
-    """Build (but do not load) the analyzer registered as ``name``."""
-    _load_builtin_analyzers()
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise InvalidOptionError(f"unknown analyzer {name!r}; known analyzers: {known}") from None
-    return cls(config)
-
-
-def _load_builtin_analyzers() -> None:
-    # Imported lazily: importing transformers costs seconds the CLI's --help should not pay.
-    import analyzers.blip2  # noqa: F401

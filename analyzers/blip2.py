@@ -12,19 +12,20 @@ import numpy as np
 import torch
 
 from analyzers.answers import clean_answer
-from analyzers.base import Analyzer, AnalyzerConfig, FrameCaption, ProgressCallback, register
-from analyzers.blip2_batching import prompt_input_ids, run_naive, run_vision_once
+from analyzers.base import Analyzer, AnalyzerConfig, FrameCaption, ProgressCallback
+from analyzers.blip2_generation import prompt_input_ids, run_naive, run_vision_once
 from analyzers.blip2_loading import LoadedModel, load_blip2
 from analyzers.errors import AnalysisError, AnalyzerError
-from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT, resolve_aspects
+from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
 from analyzers.schema import ModelInfo
 
 logger = logging.getLogger(__name__)
 
 
-@register("blip2")
 class Blip2Analyzer(Analyzer):
-    """Salesforce BLIP-2 OPT, int8 by default; see analyzers.blip2_batching for the batching."""
+    """Salesforce BLIP-2 OPT, int8 by default; see analyzers.blip2_generation for the batching."""
+
+    name = "blip2"
 
     def __init__(self, config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> None:
         # llm_int8_threshold: LLM.int8 outlier threshold; 0 turns the outlier decomposition off,
@@ -116,7 +117,7 @@ class Blip2Analyzer(Analyzer):
             # Test hook only (TIKTOK_ANALYZER_TEST_HANG_S): stands in for a hung GPU call so
             # the serving tests can exercise heartbeat and job timeouts.
             time.sleep(self.config.test_hang_s)
-        names = resolve_aspects(tuple(aspects)) if aspects else ()
+        names = tuple(aspects)  # canonical names: AnalysisOptions resolved them at intake
         prompts = [CAPTION_PROMPT, *(ASPECT_PROMPTS[name] for name in names)]
         try:
             return self._generate(prepared, names, prompts, progress, naive=naive)

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import torch
 
 from analyzers.base import AnalyzerConfig
-from analyzers.blip2_batching import TokenSpec
+from analyzers.blip2_generation import TokenSpec
 from analyzers.errors import ModelLoadError
-from analyzers.test_model import is_test_model
+from analyzers.tiny_model import is_test_model
 
 logger = logging.getLogger(__name__)
 

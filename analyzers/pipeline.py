@@ -7,43 +7,15 @@ for the next video while ``describe_prepared`` (model) runs the current one.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analyzers.answers import aggregate_aspects, summarize
 from analyzers.base import Analyzer, ProgressCallback
-from analyzers.errors import InvalidOptionError
-from analyzers.prompts import DEFAULT_ASPECTS, resolve_aspects
-from analyzers.sampling import Decoder, sample_frames
+from analyzers.options import AnalysisOptions
+from analyzers.sampling import sample_frames
 from analyzers.schema import AnalysisResult, FrameDescription, ModelInfo, Timings, VideoInfo
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """Per-video choices; the defaults come from the settings."""
-
-    frames: int = 16
-    aspects: tuple[str, ...] = DEFAULT_ASPECTS
-    max_frames: int = 64
-    max_duration_s: float = 600.0
-    decode_timeout_s: float = 120.0
-    decoder: Decoder = "auto"
-
-    def validated(self) -> AnalysisOptions:
-        if not 1 <= self.frames <= self.max_frames:
-            raise InvalidOptionError(
-                f"frames must be between 1 and {self.max_frames}, got {self.frames}"
-            )
-        return AnalysisOptions(
-            frames=self.frames,
-            aspects=resolve_aspects(self.aspects),
-            max_frames=self.max_frames,
-            max_duration_s=self.max_duration_s,
-            decode_timeout_s=self.decode_timeout_s,
-            decoder=self.decoder,
-        )
 
 
 @dataclass
@@ -60,12 +32,11 @@ class PreparedVideo:
 
 def prepare(path: str | Path, analyzer: Analyzer, options: AnalysisOptions) -> PreparedVideo:
     """Probe, sample and preprocess; CPU only, safe to run beside the model."""
-    options = options.validated()
     started = time.perf_counter()
     sampled = sample_frames(
         path,
         num_frames=options.frames,
-        max_frames=options.max_frames,
+        max_frames=options.frames,
         size=analyzer.input_size,
         max_duration_s=options.max_duration_s,
         timeout_s=options.decode_timeout_s,
@@ -124,11 +95,3 @@ def analyze_video(
 ) -> AnalysisResult:
     """The whole analysis of one file, in this process."""
     return describe_prepared(prepare(path, analyzer, options), analyzer, model_info, progress)
-
-
-def parse_aspects(text: str | Sequence[str] | None) -> tuple[str, ...]:
-    """'scene,mood' or ['scene', 'mood'] -> validated tuple; None -> every default aspect."""
-    if text is None:
-        return DEFAULT_ASPECTS
-    items = text.split(",") if isinstance(text, str) else list(text)
-    return resolve_aspects(tuple(s.strip() for s in items if s.strip()))

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from analyzers.errors import AnalyzerError, InputError
+from analyzers.tiny_model import TEST_MODEL_KINDS
 from api.report import ProgressBar, render_report
 from api.settings import Settings, load_settings
 
@@ -53,9 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes")
 
     make_model = sub.add_parser(
-        "make-test-model", help="write a tiny random-weight BLIP-2 for tests and demos"
+        "make-test-model", help="write a tiny random-weight model for tests and demos"
     )
     make_model.add_argument("directory", type=Path)
+    make_model.add_argument(
+        "--kind",
+        default="blip2",
+        choices=sorted(TEST_MODEL_KINDS),
+        help="model family (default blip2)",
+    )
     make_model.add_argument(
         "--large-vision",
         action="store_true",
@@ -77,8 +84,8 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyze each file; one-line errors; non-zero exit if any file failed."""
-    from analyzers.base import create_analyzer
     from analyzers.pipeline import analyze_video
+    from analyzers.registry import create_analyzer
 
     settings = _settings_from(args)
     options = settings.analysis_options(args.frames, args.aspects)
@@ -123,10 +130,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_make_test_model(args: argparse.Namespace) -> int:
-    from analyzers.test_model import make_test_model
+    from analyzers.tiny_model import make_test_model, make_tiny_model
 
-    out = make_test_model(args.directory, large_vision=args.large_vision)
-    print(f"wrote a random-weight test BLIP-2 to {out} (its text is meaningless)")
+    if args.kind == "blip2":
+        out = make_test_model(args.directory, large_vision=args.large_vision)
+    else:
+        out = make_tiny_model(args.kind, args.directory)
+    print(f"wrote a random-weight test {args.kind} model to {out} (its text is meaningless)")
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from analyzers.errors import AnalyzerError, InvalidOptionError, QueueFullError, VideoTooLongError
-from analyzers.pipeline import AnalysisOptions
+from analyzers.options import AnalysisOptions
 from analyzers.probe import probe_video
 from api.http_errors import ApiError, error_docs, error_response, status_for
 from api.jobs import Job, JobStatus

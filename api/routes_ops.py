@@ -78,7 +78,7 @@ def _model_out(ctx: AppContext, reported: dict[str, Any] | None) -> ModelOut:
             analyzer=reported.get("analyzer", s.analyzer),
             test_model=bool(reported.get("test_model", False)),
         )
-    from analyzers.test_model import TEST_MODEL_MARKER
+    from analyzers.tiny_model import TEST_MODEL_MARKER
 
     test_model = (Path(s.model) / TEST_MODEL_MARKER).is_file()
     return ModelOut(

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import DEFAULT_MODEL, AnalyzerConfig
-from analyzers.pipeline import AnalysisOptions, parse_aspects
+from analyzers.options import AnalysisOptions
 from analyzers.sampling import Decoder
 from analyzers.schema import Quantization
 
@@ -83,14 +83,14 @@ class Settings(BaseSettings):
         self, frames: int | None = None, aspects: str | Sequence[str] | None = None
     ) -> AnalysisOptions:
         """Validated per-video options: a request's choices on top of these defaults."""
-        return AnalysisOptions(
+        return AnalysisOptions.create(
             frames=self.frames if frames is None else frames,
-            aspects=parse_aspects(aspects),
+            aspects=aspects,
             max_frames=self.max_frames,
-            max_duration_s=self.max_duration_s,
-            decode_timeout_s=self.decode_timeout_s,
             decoder=self.decoder,
-        ).validated()
+            decode_timeout_s=self.decode_timeout_s,
+            max_duration_s=self.max_duration_s,
+        )
 
     def job_timeout_for(self, duration_s: float) -> float:
         """Per-job limit: fixed when set, else scaled to the video's duration."""

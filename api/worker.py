@@ -173,7 +173,7 @@ class Worker:
         return 0
 
     def _load(self) -> bool:
-        from analyzers.base import create_analyzer
+        from analyzers.registry import create_analyzer
 
         started = time.perf_counter()
         try:

@@ -60,7 +60,8 @@ if ls is not None:
         def setup(self, device: str) -> None:
             import torch
 
-            from analyzers.base import AnalyzerConfig, create_analyzer
+            from analyzers.base import AnalyzerConfig
+            from analyzers.registry import create_analyzer
 
             torch.set_num_threads(self.threads)
             config = AnalyzerConfig(model=self.model_dir, quantization="fp32", device="cpu")
@@ -76,10 +77,11 @@ if ls is not None:
             return out.name
 
         def predict(self, path: str) -> dict[str, Any]:
-            from analyzers.pipeline import AnalysisOptions, analyze_video
+            from analyzers.pipeline import analyze_video
+            from api.settings import Settings
 
             try:
-                options = AnalysisOptions(frames=FRAMES)
+                options = Settings().analysis_options(FRAMES)
                 result = analyze_video(path, self.analyzer, self.info, options)
             finally:
                 os.unlink(path)
@@ -185,8 +187,10 @@ def in_process(model_dir: Path) -> Post:
     """analyze_video in this process, with the threads a 1-worker server gives its worker."""
     import torch
 
-    from analyzers.base import AnalyzerConfig, create_analyzer
-    from analyzers.pipeline import AnalysisOptions, analyze_video
+    from analyzers.base import AnalyzerConfig
+    from analyzers.pipeline import analyze_video
+    from analyzers.registry import create_analyzer
+    from api.settings import Settings
 
     torch.set_num_threads(cpu_threads_per_worker(1))
     analyzer = create_analyzer(
@@ -195,7 +199,7 @@ def in_process(model_dir: Path) -> Post:
     info = analyzer.load()
 
     def run(video: Path) -> httpx.Response:
-        analyze_video(video, analyzer, info, AnalysisOptions(frames=FRAMES))
+        analyze_video(video, analyzer, info, Settings().analysis_options(FRAMES))
         return httpx.Response(200)
 
     return run
@@ -206,7 +210,7 @@ def poster(client: httpx.Client) -> Post:
 
 
 def run(tmp: Path) -> None:
-    from analyzers.test_model import make_test_model
+    from analyzers.tiny_model import make_test_model
 
     model_dir = make_test_model(tmp / "tiny-blip2")
     long_video = make_video(tmp / "portrait_60s.mp4", width=720, height=1280, duration_s=60)

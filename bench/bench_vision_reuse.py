@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from analyzers.base import AnalyzerConfig, FrameCaption  # noqa: E402
 from analyzers.blip2 import Blip2Analyzer  # noqa: E402
 from analyzers.prompts import DEFAULT_ASPECTS  # noqa: E402
-from analyzers.test_model import make_test_model  # noqa: E402
+from analyzers.tiny_model import make_test_model  # noqa: E402
 
 
 def _timed(fn: Callable[[], list[FrameCaption]]) -> tuple[float, list[FrameCaption]]:

@@ -28,7 +28,7 @@ def shared_videos() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight BLIP-2 built locally, loadable by the real from_pretrained code."""
-    from analyzers.test_model import make_test_model
+    from analyzers.tiny_model import make_test_model
 
     return make_test_model(tmp_path_factory.mktemp("tiny-blip2"))
 

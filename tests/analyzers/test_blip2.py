@@ -18,13 +18,15 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from analyzers.answers import aggregate_aspects, summarize  # noqa: E402
-from analyzers.base import AnalyzerConfig, FrameCaption, create_analyzer  # noqa: E402
+from analyzers.base import AnalyzerConfig, FrameCaption  # noqa: E402
 from analyzers.blip2 import Blip2Analyzer  # noqa: E402
-from analyzers.blip2_batching import prompt_input_ids  # noqa: E402
+from analyzers.blip2_generation import prompt_input_ids  # noqa: E402
 from analyzers.errors import AnalysisError, InvalidOptionError, ModelLoadError  # noqa: E402
+from analyzers.options import parse_aspects  # noqa: E402
 from analyzers.prompts import ASPECT_PROMPTS, DEFAULT_ASPECTS  # noqa: E402
+from analyzers.registry import create_analyzer  # noqa: E402
 from analyzers.schema import EMPTY_ANSWER, FrameDescription  # noqa: E402
-from analyzers.test_model import TEST_MODEL_MARKER  # noqa: E402
+from analyzers.tiny_model import TEST_MODEL_MARKER  # noqa: E402
 
 FRAMES = 5
 MAX_NEW_TOKENS = 12
@@ -280,16 +282,19 @@ def test_progress_counts_frames_as_batches_finish(tiny_model_dir: Path) -> None:
 
 
 def test_aspect_subset_and_aliases(fp32: Blip2Analyzer, frames: torch.Tensor) -> None:
-    captions = fp32.describe(frames, ("setting", "mood", "scene"))
+    # Aliases are resolved once, at intake; the analyzer gets canonical names in order.
+    aspects = parse_aspects(("setting", "mood", "scene"))
+    assert aspects == ("scene", "mood")
+    captions = fp32.describe(frames, aspects)
     assert all(list(fc.aspects) == ["scene", "mood"] for fc in captions)
     full = fp32.describe(frames, DEFAULT_ASPECTS)
     assert [fc.aspects["mood"] for fc in captions] == [fc.aspects["mood"] for fc in full]
     assert [fc.caption for fc in captions] == [fc.caption for fc in full]
 
 
-def test_unknown_aspect_is_an_invalid_option(fp32: Blip2Analyzer, frames: torch.Tensor) -> None:
+def test_unknown_aspect_is_an_invalid_option() -> None:
     with pytest.raises(InvalidOptionError, match="weather"):
-        fp32.describe(frames, ("scene", "weather"))
+        parse_aspects("scene,weather")
 
 
 def test_describe_rejects_what_preprocess_did_not_make(fp32: Blip2Analyzer) -> None:

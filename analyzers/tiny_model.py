@@ -181,7 +181,7 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
     model.save_pretrained(out_dir)
     marker = {
         "test_model": True,
-        "note": "random weights built by analyzers.test_model; generated text is meaningless",
+        "note": "random weights built by analyzers.tiny_model; generated text is meaningless",
         "seed": seed,
         "large_vision": large_vision,
         "sizes": sizes,
@@ -195,3 +195,18 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
 def is_test_model(model_dir: Path) -> bool:
     """True when model_dir was written by make_test_model."""
     return (Path(model_dir) / TEST_MODEL_MARKER).is_file()
+
+
+#: ``make-test-model --kind KIND`` -> "module:function(out_dir) -> Path"; one line per model family
+TEST_MODEL_KINDS: dict[str, str] = {
+    "blip2": "analyzers.tiny_model:make_test_model",
+}
+
+
+def make_tiny_model(kind: str, out_dir: Path) -> Path:
+    """Write the tiny random-weight model of ``kind`` (a key of TEST_MODEL_KINDS) to out_dir."""
+    import importlib
+
+    module_name, function_name = TEST_MODEL_KINDS[kind].split(":")
+    builder = getattr(importlib.import_module(module_name), function_name)
+    return Path(builder(Path(out_dir)))
