@@ -26,6 +26,8 @@ class AnalyzerConfig:
     device: str = "auto"
     batch_size: int = 32
     max_new_tokens: int = 24
+    #: video LLMs: share of visual tokens kept per frame after merging (1.0 = no merging)
+    token_merge_ratio: float = 1.0
     #: test hook: seconds to sleep inside describe(), to simulate a hung GPU call
     test_hang_s: float = 0.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="auto (first GPU, else CPU), cpu, cuda, cuda:N")
     batch_size: int = Field(32, ge=1, description="prompts per generate() call")
     max_new_tokens: int = Field(24, ge=1, le=256)
+    token_merge_ratio: float = Field(
+        1.0, gt=0, le=1.0, description="video-llm: visual tokens kept per frame (1.0 = off)"
+    )
 
     # --- sampling ----------------------------------------------------------------
     frames: int = Field(16, ge=1, description="frames sampled per video by default")
@@ -39,6 +42,19 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(600.0, gt=0, description="longer videos are refused")
     decode_timeout_s: float = Field(120.0, gt=0, description="time one file may take to decode")
     decoder: Decoder = Field("auto", description="auto (decord, PyAV fallback), decord or pyav")
+    seek: Literal["exact", "keyframe"] = Field(
+        "exact", description="exact frames, or the keyframe nearest each target (faster)"
+    )
+    sampling: Literal["uniform", "shots"] = Field(
+        "shots", description="uniform times, or at least one frame per detected shot"
+    )
+
+    # --- stages beside the analyzer (each skipped with a warning when unavailable) --------
+    ocr: bool = Field(True, description="read on-screen text with Tesseract")
+    ocr_langs: str = Field("eng", description="Tesseract languages, e.g. eng+deu")
+    transcribe: bool = Field(True, description="transcribe speech with Whisper")
+    asr_model: str = Field("openai/whisper-small", description="Whisper hub id or local directory")
+    keyframes: bool = Field(True, description="keep a small JPEG of each described frame")
 
     # --- server ------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -76,6 +92,7 @@ class Settings(BaseSettings):
             device=device or self.device,
             batch_size=self.batch_size,
             max_new_tokens=self.max_new_tokens,
+            token_merge_ratio=self.token_merge_ratio,
             test_hang_s=self.test_hang_s,
         )
 
