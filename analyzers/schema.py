@@ -41,6 +41,41 @@ class FrameDescription(BaseModel):
     timestamp_s: float
     caption: str
     aspects: dict[str, str] = Field(default_factory=dict)
+    shot: int | None = Field(None, description="index of the shot the frame belongs to")
+    image: str | None = Field(
+        None, description="where the frame's keyframe JPEG is: a URL, a file, or its index"
+    )
+
+
+class Shot(BaseModel):
+    """One stretch of the video between two cuts."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+
+class TextOverlay(BaseModel):
+    """Text read on screen (OCR), merged over the consecutive frames that show it."""
+
+    text: str
+    start_s: float
+    end_s: float
+    confidence: float = Field(description="mean Tesseract word confidence, 0 to 1")
+
+
+class TranscriptSegment(BaseModel):
+    start_s: float
+    end_s: float
+    text: str
+
+
+class Transcript(BaseModel):
+    """What is said, as Whisper heard it."""
+
+    language: str = Field(description="detected language code, e.g. en")
+    text: str
+    segments: list[TranscriptSegment] = Field(default_factory=list)
 
 
 class AspectAnswer(BaseModel):
@@ -60,6 +95,9 @@ class Timings(BaseModel):
     realtime_factor: float = Field(
         description="total_s / duration_s; below 1 is faster than real time"
     )
+    stages_s: dict[str, float] = Field(
+        default_factory=dict, description="seconds spent in each stage (shots, ocr, speech ...)"
+    )
 
 
 class AnalysisResult(BaseModel):
@@ -70,3 +108,10 @@ class AnalysisResult(BaseModel):
     summary: str
     timings: Timings
     warnings: list[str] = Field(default_factory=list)
+    shots: list[Shot] | None = Field(None, description="null when shot detection did not run")
+    text_overlays: list[TextOverlay] | None = Field(
+        None, description="on-screen text (OCR); null when OCR did not run"
+    )
+    transcript: Transcript | None = Field(
+        None, description="speech; null without audio, without speech, or when ASR did not run"
+    )
