@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from api.jobs import Job, JobStore
+from api.settings import Settings
 from tests.ops.conftest import SCRIPTS, VENV_PYTHON, free_port, ops_env, run
 
 BACKUP = SCRIPTS / "backup.py"
+OPTIONS = Settings().analysis_options(8, "scene")
 
 
 def rows(db: Path) -> list[tuple[object, ...]]:
@@ -29,7 +31,7 @@ class Writer(threading.Thread):
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(daemon=True)
-        self.store = JobStore(data_dir / "jobs.sqlite3").open()
+        self.store = JobStore(data_dir / "jobs.sqlite3", OPTIONS).open()
         self.results = data_dir / "results"
         self.results.mkdir(parents=True, exist_ok=True)
         self.stop = threading.Event()
@@ -40,7 +42,9 @@ class Writer(threading.Thread):
             n = self.count
             job_id = f"{n:06d}-{uuid.uuid4().hex[:8]}"
             now = time.time()
-            self.store.insert(Job(job_id, "queued", now, f"/uploads/{job_id}", 8, ("scene",)))
+            self.store.insert(
+                Job(job_id, OPTIONS, Path(f"/uploads/{job_id}"), None, 0, 1.0, created_at=now)
+            )
             self.store.mark_running(job_id, 0, now)
             self.store.finish_done(
                 job_id,
@@ -103,7 +107,7 @@ def test_backup_while_written_then_restore(tmp_path: Path) -> None:
     (aside,) = data.glob("pre-restore-*")
     assert len(rows(aside / "jobs.sqlite3")) == writer.count
     # The restored database opens with the service's own store.
-    store = JobStore(data / "jobs.sqlite3").open()
+    store = JobStore(data / "jobs.sqlite3", OPTIONS).open()
     job = store.get(str(copied[0][0]))
     store.close()
     assert (
@@ -135,7 +139,7 @@ def test_restore_into_an_empty_data_dir(tmp_path: Path) -> None:
 
 def test_retention_keeps_the_newest(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    JobStore(data / "jobs.sqlite3").open().close()
+    JobStore(data / "jobs.sqlite3", OPTIONS).open().close()
     made = []
     for _ in range(4):
         out = run(backup_cmd(data, tmp_path / "b", "backup", "--keep", "2"), ops_env(), check=True)
@@ -159,7 +163,7 @@ class _Alive(BaseHTTPRequestHandler):
 
 def test_restore_refuses_while_the_service_answers(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    JobStore(data / "jobs.sqlite3").open().close()
+    JobStore(data / "jobs.sqlite3", OPTIONS).open().close()
     run(backup_cmd(data, tmp_path / "b", "backup"), ops_env(), check=True)
     server = HTTPServer(("127.0.0.1", 0), _Alive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -182,7 +186,7 @@ def test_restore_refuses_while_the_service_answers(tmp_path: Path) -> None:
 
 def test_tampered_backup_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    JobStore(data / "jobs.sqlite3").open().close()
+    JobStore(data / "jobs.sqlite3", OPTIONS).open().close()
     run(backup_cmd(data, tmp_path / "b", "backup"), ops_env(), check=True)
     (made,) = (tmp_path / "b").iterdir()
     with open(made / "jobs.sqlite3", "ab") as f:
