@@ -10,11 +10,10 @@
     │   ├── DecodeTimeoutError       the decoder took longer than the time allowed per file
     │   └── InvalidOptionError       unknown aspect, frame count out of range ...
     ├── ModelLoadError               the model cannot be loaded; says which setting to change
-    ├── AnalysisError                the model failed while running
-    └── JobError                     raised by the serving side for a job
-        ├── QueueFullError           too many jobs waiting (HTTP 503 + Retry-After)
-        ├── JobTimeoutError          a job ran past its time limit
-        └── WorkerCrashedError       the worker died while analysing this video
+    └── AnalysisError                the model failed while running
+
+The serving side's errors (queue full, timeouts, crashed workers) subclass
+AnalyzerError in ``api/errors.py``.
 
 Each class keeps its message in ``args`` only, so instances pickle cleanly
 across worker processes. They become HTTP errors only in ``api/``.
@@ -77,19 +76,3 @@ class ModelLoadError(AnalyzerError):
 
 class AnalysisError(AnalyzerError):
     code = "analysis_failed"
-
-
-class JobError(AnalyzerError):
-    code = "job_failed"
-
-
-class QueueFullError(JobError):
-    code = "queue_full"
-
-
-class JobTimeoutError(JobError):
-    code = "timed_out"
-
-
-class WorkerCrashedError(JobError):
-    code = "worker_crashed"

@@ -41,6 +41,7 @@ class SystemdNotifier:
         self.address = "\0" + address[1:] if address.startswith("@") else address
         self.watchdog_s = _watchdog_interval(env)
         self.ready_sent = False
+        self._last_status = ""
         self._last_ping = 0.0
         self._sock: socket.socket | None = None
 
@@ -63,7 +64,14 @@ class SystemdNotifier:
 
     def ready(self, status: str) -> None:
         if not self.ready_sent:
+            self._last_status = status
             self.ready_sent = self.send(f"READY=1\nSTATUS={status}") or not self.enabled
+
+    def status(self, text: str) -> None:
+        """Keep `systemctl status` current; sends only when the text changes."""
+        if text != self._last_status:
+            self._last_status = text
+            self.send(f"STATUS={text}")
 
     def stopping(self, status: str = "draining jobs") -> None:
         self.send(f"STOPPING=1\nSTATUS={status}")

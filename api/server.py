@@ -18,24 +18,31 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
-from api.app import create_app
-from api.devices import plan_devices, visible_gpu_count
-from api.jobs import JobStore
+from api.http.app import create_app
+from api.http.context import AppContext
+from api.jobs.files import UploadFiles
+from api.jobs.intake import Intake
+from api.jobs.record import Job
+from api.jobs.store import JobStore
 from api.logging_setup import FrontLogging, setup_front_logging
+from api.pool.backends import BackendUnavailable, make_launcher
+from api.pool.devices import plan_devices, visible_gpu_count
+from api.pool.supervisor import Supervisor
 from api.sdnotify import Liveness, SystemdNotifier
 from api.settings import Settings, load_settings
-from api.supervisor import Supervisor
 from monitoring.metrics import ServiceMetrics
 
 log = logging.getLogger("api.server")
 
 #: seconds uvicorn waits for open connections once the drain is over
 HTTP_SHUTDOWN_GRACE_S = 5
+#: exit status for a configuration error a restart cannot fix (sysexits EX_CONFIG);
+#: the systemd unit lists it in RestartPreventExitStatus=
+EXIT_CONFIG = 78
 
 
 class SignalRecorder:
@@ -43,7 +50,7 @@ class SignalRecorder:
 
     def __init__(self, wake: Callable[[], None] | None = None) -> None:
         self.received: list[int] = []
-        self._wake = wake
+        self.wake = wake
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,8 +58,8 @@ class SignalRecorder:
 
     def _record(self, sig: int, frame: FrameType | None) -> None:
         self.received.append(sig)
-        if self._wake is not None:
-            self._wake()
+        if self.wake is not None:
+            self.wake()
 
     def take(self) -> int | None:
         return self.received.pop(0) if self.received else None
@@ -76,21 +83,29 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc)
         return 1
-    store = JobStore(settings.db_path).open()
-    _remove_orphan_uploads(settings.uploads_dir, store)
+    store = JobStore(settings.db_path, settings.analysis_options()).open()
+    files = UploadFiles(settings.uploads_dir)
+    recovered = _recover_jobs(store, files)
     metrics, liveness, notifier = ServiceMetrics(), Liveness(), SystemdNotifier()
     gpus = visible_gpu_count() if settings.device in ("auto", "cuda") else 0
+    devices = plan_devices(settings, gpus)
+    signals = SignalRecorder()
+    # Ray installs its own SIGTERM handler when it starts: ours go in after the launcher.
+    try:
+        launcher = make_launcher(settings, logs.queue, devices)
+    except BackendUnavailable as exc:
+        log.error("%s", exc)
+        store.close()
+        sock.close()
+        return EXIT_CONFIG
     supervisor = Supervisor(
-        settings,
-        store,
-        metrics,
-        logs.queue,
-        plan_devices(settings, gpus),
-        on_tick=liveness.tick_supervisor,
+        settings, store, metrics, launcher, devices, on_tick=liveness.tick_supervisor
     )
-    app = create_app(settings, supervisor, store, metrics, liveness)
-    signals = SignalRecorder(wake=supervisor.wake)
+    signals.wake = supervisor.wake
     signals.install()
+    supervisor.add_listener(lambda job: files.remove(job.upload))
+    ctx = AppContext(settings, supervisor, store, Intake(settings, files), metrics, liveness)
+    app = create_app(ctx)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -104,7 +119,7 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
             server_header=False,
         )
     )
-    supervisor.start()
+    supervisor.start(recovered)
     http = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http")
     http.start()
     host, port = sock.getsockname()[:2]
@@ -116,7 +131,7 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
         supervisor.begin_drain()
         supervisor.shutdown()
         # Clients still waiting on a job that did not run get 202 and poll after the restart.
-        app.state.ctx.waiters.notify_all()
+        ctx.waiters.notify_all()
         server.should_exit = True
         http.join(HTTP_SHUTDOWN_GRACE_S + 5)
         store.close()
@@ -152,22 +167,44 @@ def _main_loop(
             supervisor.begin_drain()
             notifier.stopping()
             drain_deadline = time.monotonic() + settings.drain_timeout_s
-        if drain_deadline is not None:
-            running = supervisor.running_count()
-            if running == 0:
-                return 0
-            if time.monotonic() > drain_deadline:
-                log.warning("drain timeout: %d running job(s) will run again next start", running)
-                return 0
+        if drain_deadline is not None and _drained(supervisor, drain_deadline):
+            return 0
         if not http.is_alive():
             log.error("the HTTP server stopped unexpectedly")
             return 1
         supervisor.poll(0.5)
-        if server.started and not notifier.ready_sent:
-            ready = sum(1 for s in supervisor.slots if s.loaded)
-            if ready:
-                notifier.ready(f"{ready}/{len(supervisor.slots)} workers ready")
+        if _report(supervisor, server, notifier) == "config_error":
+            return EXIT_CONFIG
         notifier.watchdog(liveness)
+
+
+def _drained(supervisor: Supervisor, deadline: float) -> bool:
+    running = supervisor.running_count()
+    if running == 0:
+        return True
+    if time.monotonic() > deadline:
+        log.warning("drain timeout: %d running job(s) will run again next start", running)
+        return True
+    return False
+
+
+def _report(supervisor: Supervisor, server: uvicorn.Server, notifier: SystemdNotifier) -> str:
+    """Tell systemd how the pool is; 'config_error' when it must give up starting."""
+    ready = sum(1 for s in supervisor.slots if s.loaded)
+    unavailable = supervisor.model_unavailable()
+    if unavailable is not None and not supervisor.ever_ready:
+        notifier.status(f"model unavailable: {unavailable}")
+        if notifier.enabled:
+            # Under systemd a restart cannot fix this: fail the start now, with the
+            # reason, and let RestartPreventExitStatus= stop the loop.
+            log.error("giving up: no worker can load the model: %s", unavailable)
+            return "config_error"
+        return "unavailable"  # by hand: the front stays up and /health says why
+    text = f"{ready}/{len(supervisor.slots)} workers ready"
+    if server.started and ready and not notifier.ready_sent:
+        notifier.ready(text)
+    notifier.status(text if ready else f"loading the model ({text})")
+    return "ok"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -179,18 +216,16 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _remove_orphan_uploads(uploads_dir: Path, store: JobStore) -> None:
-    """Delete spooled files no queued or running job needs (a crash mid-upload leaves some)."""
-    if not uploads_dir.is_dir():
-        return
-    keep = {str(Path(p).resolve()) for p in store.live_upload_paths()}
-    removed = 0
-    for path in uploads_dir.iterdir():
-        if path.is_file() and str(path.resolve()) not in keep:
-            path.unlink(missing_ok=True)
-            removed += 1
-    if removed:
-        log.info("removed %d orphaned upload(s)", removed)
+def _recover_jobs(store: JobStore, files: UploadFiles) -> list[Job]:
+    """Jobs a previous run left queued or running, minus those whose upload is gone."""
+    recovered: list[Job] = []
+    for job in store.recover():
+        if job.upload.is_file():
+            recovered.append(job)
+        else:
+            store.finish_error(job.id, "failed", "upload_missing", "the uploaded file was lost")
+    files.remove_orphans({job.upload for job in recovered})
+    return recovered
 
 
 def main() -> int:

@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     asr_model: str = Field("openai/whisper-small", description="Whisper hub id or local directory")
     keyframes: bool = Field(True, description="keep a small JPEG of each described frame")
 
+    # --- worker pool backend --------------------------------------------------------
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local: spawned worker processes; ray: Ray actors on a cluster"
+    )
+    ray_address: str = Field(
+        "local", description="ray: auto (join a running cluster), local (private), ray://host:port"
+    )
+    gpus_per_worker: float = Field(
+        -1.0, description="ray: GPUs per actor; -1 = 1 where the cluster has GPUs, else 0"
+    )
+
     # --- server ------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8003

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from api.devices import cpu_threads_per_worker  # noqa: E402
+from api.pool.devices import cpu_threads_per_worker  # noqa: E402
 from tests.api.serverproc import ServerProcess, free_port, post_video, wait_for  # noqa: E402
 from tests.media import make_video  # noqa: E402
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,147 +14,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analyzers.errors import AnalyzerError
 from api import __version__
-from api.http_errors import ApiError, error_response, status_for
-from api.jobs import JobStore
-from api.routes import router
-from api.routes_ops import router as ops_router
+from api.http.context import AppContext
+from api.http.errors import ApiError, error_response, status_for
+from api.http.middleware import OPEN_PATHS, ApiKeyMiddleware, MetricsMiddleware
+from api.http.routes_jobs import router
+from api.http.routes_ops import router as ops_router
 from api.sdnotify import Liveness
 from api.settings import Settings
-from api.supervisor import Supervisor
-from monitoring.metrics import ServiceMetrics
 
 log = logging.getLogger("api.app")
 
-#: paths that never need the API key: the liveness probe must work for anyone local
-OPEN_PATHS = frozenset({"/health/live"})
 
-
-class JobWaiters:
-    """Lets POST /analyze?wait=true sleep until the supervisor finishes its job."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: dict[str, list[asyncio.Event]] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def register(self, job_id: str) -> asyncio.Event:
-        event = asyncio.Event()
-        with self._lock:
-            self._events.setdefault(job_id, []).append(event)
-        return event
-
-    def unregister(self, job_id: str, event: asyncio.Event) -> None:
-        with self._lock:
-            events = self._events.get(job_id, [])
-            if event in events:
-                events.remove(event)
-            if not events:
-                self._events.pop(job_id, None)
-
-    def notify(self, job_id: str) -> None:
-        """From any thread: wake whoever waits for job_id."""
-        with self._lock:
-            events = list(self._events.get(job_id, []))
-        if self.loop is not None:
-            for event in events:
-                self.loop.call_soon_threadsafe(event.set)
-
-    def notify_all(self) -> None:
-        with self._lock:
-            ids = list(self._events)
-        for job_id in ids:
-            self.notify(job_id)
-
-
-@dataclass
-class AppContext:
-    """Everything a route needs, reachable as request.app.state.ctx."""
-
-    settings: Settings
-    supervisor: Supervisor
-    store: JobStore
-    metrics: ServiceMetrics
-    liveness: Liveness
-    waiters: JobWaiters = field(default_factory=JobWaiters)
-    started_at: float = field(default_factory=time.time)
-
-
-class ApiKeyMiddleware:
-    """Every path but /health/live needs X-API-Key or Authorization: Bearer (constant time)."""
-
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self.app, self.key = app, key.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
-        given = headers.get("x-api-key", b"")
-        auth = headers.get("authorization", b"")
-        if not given and auth[:7].lower() == b"bearer ":
-            given = auth[7:].strip()
-        if given and hmac.compare_digest(given, self.key):
-            await self.app(scope, receive, send)
-            return
-        body = {"error": {"code": "unauthorized", "message": "missing or wrong API key"}}
-        response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        await response(scope, receive, send)
-
-
-class MetricsMiddleware:
-    """Counts every answered request by route template (not raw path) and status."""
-
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: Any) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = time.perf_counter()
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route = self._route(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
-
-    def _route(self, scope: Scope) -> str:
-        matched = scope.get("route")
-        if matched is not None:
-            return str(getattr(matched, "path", "unmatched"))
-        # Refused before routing (401): find the template without running the route.
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return str(getattr(route, "path", "unmatched"))
-        return "unmatched"
-
-
-def create_app(
-    settings: Settings,
-    supervisor: Supervisor,
-    store: JobStore,
-    metrics: ServiceMetrics,
-    liveness: Liveness | None = None,
-) -> FastAPI:
-    """Build the HTTP app around an already constructed supervisor and job store."""
-    ctx = AppContext(settings, supervisor, store, metrics, liveness or Liveness())
-    supervisor.add_listener(ctx.waiters.notify)
+def create_app(ctx: AppContext) -> FastAPI:
+    """Build the HTTP app around an already constructed pool, job store and intake."""
+    settings, metrics = ctx.settings, ctx.metrics
+    ctx.pool.add_listener(ctx.waiters.notify)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -203,7 +76,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AnalyzerError)
     async def analyzer_error(request: Request, exc: AnalyzerError) -> JSONResponse:
-        return error_response(status_for(exc.code), exc.code, exc.message)
+        # A refusal that will pass by itself says when to come back.
+        headers = {"Retry-After": "10"} if exc.code == "draining" else None
+        return error_response(status_for(exc.code), exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

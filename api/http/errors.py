@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from api.models import ErrorBody
+from api.http.schemas import ErrorBody
 
 #: HTTP status for each error code; anything unknown is a server-side 500
 STATUS_BY_CODE = {
@@ -32,6 +32,7 @@ STATUS_BY_CODE = {
     "queue_full": 503,
     "draining": 503,
     "model_load_failed": 503,
+    "model_unavailable": 503,
     "timed_out": 504,
 }
 

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api import __version__
-from api.models import HealthOut, JobCounts, LiveOut, ModelOut, ReleaseOut, WorkerOut
-
-if TYPE_CHECKING:
-    from api.app import AppContext
+from api.http.context import AppContext, Ctx
+from api.http.schemas import HealthOut, JobCounts, LiveOut, ModelOut, ReleaseOut, WorkerOut
 
 router = APIRouter()
-
-
-def _ctx(request: Request) -> AppContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 @router.get(
@@ -29,20 +23,22 @@ def _ctx(request: Request) -> AppContext:
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "Not ready (same body, with reason)"}},
 )
-async def health(request: Request) -> JSONResponse:
-    ctx = _ctx(request)
+async def health(ctx: Ctx) -> JSONResponse:
     body = await run_in_threadpool(health_body, ctx)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)
 
 
 def health_body(ctx: AppContext) -> HealthOut:
-    snap = ctx.supervisor.snapshot()
+    snap = ctx.pool.snapshot()
+    unavailable = ctx.pool.model_unavailable()
     workers = snap["workers"]
     loaded = [w for w in workers if w["state"] in ("READY", "BUSY")]
     errors = [w["last_error"] for w in workers if w["last_error"]]
     ready = bool(loaded) and not snap["draining"]
     if snap["draining"]:
         status, reason = "draining", "shutting down: finishing running jobs, accepting none"
+    elif unavailable is not None:
+        status, reason = "degraded", f"model_unavailable: {unavailable}"
     elif not loaded and not snap["ever_ready"] and not errors:
         status, reason = "starting", f"workers are loading the model (0/{len(workers)} ready)"
     elif not loaded:
@@ -63,6 +59,7 @@ def health_body(ctx: AppContext) -> HealthOut:
         workers=[WorkerOut(**{k: v for k, v in w.items() if k != "last_error"}) for w in workers],
         queue_depth=snap["queue_depth"],
         busy_workers=snap["busy_workers"],
+        backend=snap["backend"],
         jobs=JobCounts(**ctx.store.counts()),
         uptime_s=round(time.time() - ctx.started_at, 3),
         version=__version__,
@@ -99,8 +96,8 @@ async def live() -> LiveOut:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
-async def metrics(request: Request) -> Response:
-    m = _ctx(request).metrics
+async def metrics(ctx: Ctx) -> Response:
+    m = ctx.metrics
     return Response(m.render(), media_type=m.content_type)
 
 
@@ -109,6 +106,6 @@ async def metrics(request: Request) -> Response:
     summary="Ask idle workers to release cached GPU memory",
     response_model=ReleaseOut,
 )
-async def release_memory(request: Request) -> ReleaseOut:
-    asked = await run_in_threadpool(_ctx(request).supervisor.release_memory)
+async def release_memory(ctx: Ctx) -> ReleaseOut:
+    asked = await run_in_threadpool(ctx.pool.release_memory)
     return ReleaseOut(workers_asked=asked)

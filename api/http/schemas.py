@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from analyzers.schema import AnalysisResult
-from api.jobs import Job, JobStatus
+from api.jobs.record import Job, JobStatus, Progress
 
 WorkerStateName = Literal["STARTING", "READY", "BUSY", "ERROR", "RESTARTING", "STOPPED"]
 
@@ -33,6 +33,11 @@ class JobTimings(BaseModel):
     model_finished_at: datetime | None = Field(None, description="the model finished it")
 
 
+class ProgressOut(BaseModel):
+    frames_done: int = Field(description="frames the model has described so far")
+    frames_total: int
+
+
 class JobOut(BaseModel):
     """A job: its state, its options, and its result or error once final."""
 
@@ -48,6 +53,7 @@ class JobOut(BaseModel):
     frames: int
     aspects: list[str]
     worker_id: int | None = None
+    progress: ProgressOut | None = Field(None, description="while running: the model's progress")
     timings: JobTimings
     result: AnalysisResult | None = Field(None, description="present when status is done")
     error: ErrorDetail | None = Field(None, description="present when failed or cancelled")
@@ -74,7 +80,8 @@ class WorkerOut(BaseModel):
     id: int
     state: WorkerStateName
     device: str
-    pid: int | None
+    pid: int | None = Field(description="the worker's process (a Ray actor's process on its node)")
+    node: str | None = Field(None, description="Ray node id; null for the local backend")
     current_job: str | None
     restarts: int
     last_heartbeat_age_s: float | None
@@ -98,6 +105,7 @@ class HealthOut(BaseModel):
     workers: list[WorkerOut]
     queue_depth: int
     busy_workers: int
+    backend: Literal["local", "ray"]
     jobs: JobCounts
     uptime_s: float
     version: str
@@ -119,7 +127,7 @@ def _span(start: float | None, end: float | None) -> float | None:
     return None if start is None or end is None else round(end - start, 3)
 
 
-def job_out(job: Job, *, with_result: bool = True) -> JobOut:
+def job_out(job: Job, *, with_result: bool = True, progress: Progress | None = None) -> JobOut:
     """The API view of a stored job."""
     error = (
         ErrorDetail(code=job.error_code, message=job.error_message or job.error_code, job_id=job.id)
@@ -141,9 +149,14 @@ def job_out(job: Job, *, with_result: bool = True) -> JobOut:
         filename=job.filename,
         size_bytes=job.size_bytes,
         video_duration_s=job.duration_s,
-        frames=job.frames,
-        aspects=list(job.aspects),
+        frames=job.options.frames,
+        aspects=list(job.options.aspects),
         worker_id=job.worker_id,
+        progress=(
+            ProgressOut(frames_done=progress.frames_done, frames_total=progress.frames_total)
+            if progress is not None and job.status == "running"
+            else None
+        ),
         timings=JobTimings(
             queued_s=_span(job.created_at, job.started_at),
             run_s=_span(job.started_at, job.finished_at),

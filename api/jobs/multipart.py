@@ -1,8 +1,7 @@
-"""Streams a multipart upload straight to data/uploads/<uuid>, enforcing the size cap as it goes."""
+"""Streams a multipart upload straight to disk, enforcing the size cap as it goes."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,20 +10,17 @@ from typing import BinaryIO
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from api.errors import RequestRejected
+from api.jobs.files import UploadFiles
+
 #: the form field that carries the video
 FILE_FIELD = "file"
 #: a text field (frames, aspects, wait) is never longer than this
 MAX_FIELD_BYTES = 64 * 1024
+#: all text fields of one request together (many small fields are refused too)
+MAX_FIELDS_TOTAL_BYTES = 256 * 1024
 #: bytes of an oversized body still read (and dropped) so the client sees the 413 reply
 DISCARD_LIMIT = 64 * 1024 * 1024
-
-
-class UploadError(Exception):
-    """The request body is unusable; carries the HTTP status and error code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass
@@ -40,8 +36,8 @@ class Upload:
 class _Spooler:
     """python-multipart callbacks writing the 'file' part to disk and keeping text fields."""
 
-    def __init__(self, dest_dir: Path, max_bytes: int) -> None:
-        self.dest_dir, self.max_bytes = dest_dir, max_bytes
+    def __init__(self, files: UploadFiles, max_bytes: int) -> None:
+        self.files, self.max_bytes = files, max_bytes
         self.upload = Upload()
         self.too_large = False
         self._header_name = b""
@@ -50,6 +46,7 @@ class _Spooler:
         self._part_name: str | None = None
         self._part_is_file = False
         self._field = bytearray()
+        self._fields_total = 0
         self._out: BinaryIO | None = None
 
     def callbacks(self) -> dict[str, object]:
@@ -84,13 +81,12 @@ class _Spooler:
         if name != FILE_FIELD:
             return
         if self.upload.path is not None:
-            raise UploadError(400, "too_many_files", "send exactly one file per request")
+            raise RequestRejected("too_many_files", "send exactly one file per request")
         self._part_is_file = True
         raw_name = params.get(b"filename")
         # Kept for the record only; the path on disk is always our own uuid.
         self.upload.filename = raw_name.decode("utf-8", "replace")[:255] if raw_name else None
-        self.dest_dir.mkdir(parents=True, exist_ok=True)
-        self.upload.path = self.dest_dir / uuid.uuid4().hex
+        self.upload.path = self.files.new_path()
         self._out = open(self.upload.path, "wb")  # noqa: SIM115 - closed in _part_end/close
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -107,8 +103,14 @@ class _Spooler:
         elif self._part_name is not None:
             self._field += data[start:end]
             if len(self._field) > MAX_FIELD_BYTES:
-                raise UploadError(
-                    413, "field_too_large", f"form field {self._part_name!r} is too long"
+                raise RequestRejected(
+                    "field_too_large", f"form field {self._part_name[:40]!r} is too long"
+                )
+            self._fields_total += end - start
+            if self._fields_total > MAX_FIELDS_TOTAL_BYTES:
+                raise RequestRejected(
+                    "field_too_large",
+                    f"the form's text fields exceed {MAX_FIELDS_TOTAL_BYTES // 1024} KB in total",
                 )
 
     def _part_end(self) -> None:
@@ -130,24 +132,23 @@ class _Spooler:
 async def spool_multipart(
     content_type: str,
     body: AsyncIterator[bytes],
-    dest_dir: Path,
+    files: UploadFiles,
     max_bytes: int,
 ) -> Upload:
-    """Parse the body as it arrives; the file part goes to dest_dir under a fresh uuid."""
+    """Parse the body as it arrives; the file part goes to a fresh path from ``files``."""
     kind, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise UploadError(
-            415,
+        raise RequestRejected(
             "not_multipart",
             "send the video as multipart/form-data with the field 'file' "
             "(curl -F file=@clip.mp4 ...)",
         )
-    spooler = _Spooler(dest_dir, max_bytes)
+    spooler = _Spooler(files, max_bytes)
     try:
         parser = MultipartParser(boundary, spooler.callbacks())  # type: ignore[arg-type]
     except (FormParserError, ValueError) as exc:
-        raise UploadError(400, "bad_multipart", f"malformed multipart body: {exc}") from None
+        raise RequestRejected("bad_multipart", f"malformed multipart body: {exc}") from None
     received = 0
     try:
         async for chunk in body:
@@ -159,19 +160,19 @@ async def spool_multipart(
             parser.write(chunk)
         if not spooler.too_large:
             parser.finalize()
-    except UploadError:
+    except RequestRejected:
         spooler.close(delete=True)
         raise
     except FormParserError as exc:
         spooler.close(delete=True)
-        raise UploadError(400, "bad_multipart", f"malformed multipart body: {exc}") from None
+        raise RequestRejected("bad_multipart", f"malformed multipart body: {exc}") from None
     except BaseException:
         spooler.close(delete=True)  # client went away mid-upload: no partial file stays
         raise
     spooler.close(delete=spooler.too_large)
     if spooler.too_large:
         limit_mb = max_bytes / (1024 * 1024)
-        raise UploadError(
-            413, "upload_too_large", f"the file is larger than the {limit_mb:g} MB upload limit"
+        raise RequestRejected(
+            "upload_too_large", f"the file is larger than the {limit_mb:g} MB upload limit"
         )
     return spooler.upload

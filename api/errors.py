@@ -1,0 +1,55 @@
+"""Errors raised by the serving side (the analysis errors live in analyzers/errors.py).
+
+    AnalyzerError (analyzers.errors)
+    ├── InputError
+    │   └── RequestRejected        the HTTP request itself is unusable; code set per instance
+    └── JobError                   raised by the serving side for a job
+        ├── QueueFullError         too many jobs waiting (HTTP 503 + Retry-After)
+        ├── DrainingError          the service is shutting down (HTTP 503 + Retry-After)
+        ├── ModelUnavailableError  no worker can load the model (HTTP 503)
+        ├── JobTimeoutError        a job ran past its time limit (HTTP 504)
+        └── WorkerCrashedError     the worker died while analysing this video (HTTP 502)
+
+They pickle cleanly (message, and code where it varies, in ``args``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzers.errors import AnalyzerError, InputError
+
+
+class RequestRejected(InputError):
+    """The request body, a form field or a header is unusable; ``code`` says which rule."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.message))
+
+
+class JobError(AnalyzerError):
+    code = "job_failed"
+
+
+class QueueFullError(JobError):
+    code = "queue_full"
+
+
+class DrainingError(JobError):
+    code = "draining"
+
+
+class ModelUnavailableError(JobError):
+    code = "model_unavailable"
+
+
+class JobTimeoutError(JobError):
+    code = "timed_out"
+
+
+class WorkerCrashedError(JobError):
+    code = "worker_crashed"

@@ -1,0 +1,274 @@
+"""Durable job store: one SQLite database in WAL mode, used only by the front process.
+
+The schema carries a version (``PRAGMA user_version``) and migrates forward on
+open, so a database written by an earlier release opens with its jobs intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from analyzers.options import AnalysisOptions
+from api.jobs.record import STATUSES, Job, JobStatus
+
+SCHEMA_VERSION = 2
+
+_CREATE = """
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    crashes INTEGER NOT NULL DEFAULT 0,
+    upload_path TEXT NOT NULL,
+    filename TEXT,
+    size_bytes INTEGER NOT NULL DEFAULT 0,
+    duration_s REAL NOT NULL DEFAULT 0,
+    options TEXT NOT NULL,
+    worker_id INTEGER,
+    model_started_at REAL,
+    model_finished_at REAL,
+    result TEXT,
+    error_code TEXT,
+    error_message TEXT
+);
+CREATE INDEX jobs_by_status ON jobs(status);
+CREATE INDEX jobs_by_created ON jobs(created_at);
+"""
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Release 0.1 kept frames and aspects in columns; v2 keeps all options as JSON."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
+    conn.execute(
+        "UPDATE jobs SET options = json_object('frames', frames, 'aspects', json(aspects))"
+    )
+    conn.execute("ALTER TABLE jobs DROP COLUMN frames")
+    conn.execute("ALTER TABLE jobs DROP COLUMN aspects")
+
+
+#: MIGRATIONS[n] takes a database from version n to n + 1
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+
+
+class JobStore:
+    """Thread-safe access to the jobs table through one connection and one lock.
+
+    ``defaults`` fills option fields that rows written by older releases lack.
+    """
+
+    def __init__(self, path: Path, defaults: AnalysisOptions) -> None:
+        self.path = path
+        self.defaults = defaults
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> JobStore:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a job answered with 200/202 must survive a power cut, and inserts are rare.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        self._conn = conn
+        self._migrate()
+        return self
+
+    def _migrate(self) -> None:
+        with self._tx() as c:
+            version = int(c.execute("PRAGMA user_version").fetchone()[0])
+            has_table = c.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+            ).fetchone()
+            if not has_table:
+                for statement in filter(str.strip, _CREATE.split(";")):
+                    c.execute(statement)  # executescript() would commit this transaction
+                version = SCHEMA_VERSION
+            elif version == 0:
+                version = 1  # release 0.1 set no version
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer release (schema {version}); "
+                    f"this one reads up to {SCHEMA_VERSION}"
+                )
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](c)
+                version += 1
+            c.execute(f"PRAGMA user_version = {version}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("job store is closed")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # --- rows <-> records ----------------------------------------------------------
+    def _options(self, text: str) -> AnalysisOptions:
+        stored: dict[str, Any] = json.loads(text or "{}")
+        if "aspects" in stored:
+            stored["aspects"] = tuple(stored["aspects"])
+        known = {f.name for f in dataclasses.fields(AnalysisOptions)}
+        return dataclasses.replace(self.defaults, **{k: v for k, v in stored.items() if k in known})
+
+    def _job(self, row: sqlite3.Row) -> Job:
+        return Job(
+            id=row["id"],
+            options=self._options(row["options"]),
+            upload=Path(row["upload_path"]),
+            filename=row["filename"],
+            size_bytes=row["size_bytes"],
+            duration_s=row["duration_s"],
+            status=row["status"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            attempts=row["attempts"],
+            crashes=row["crashes"],
+            worker_id=row["worker_id"],
+            model_started_at=row["model_started_at"],
+            model_finished_at=row["model_finished_at"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+        )
+
+    # --- queries ---------------------------------------------------------------------
+    def insert(self, job: Job) -> None:
+        options = dataclasses.asdict(job.options)
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO jobs (id, status, created_at, upload_path, filename, size_bytes,"
+                " duration_s, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.status,
+                    job.created_at,
+                    str(job.upload),
+                    job.filename,
+                    job.size_bytes,
+                    job.duration_s,
+                    json.dumps(options),
+                ),
+            )
+
+    def get(self, job_id: str) -> Job | None:
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._job(row) if row else None
+
+    def page(
+        self, *, limit: int, offset: int, status: JobStatus | None = None
+    ) -> tuple[list[Job], int]:
+        """Newest first; also returns the total count for the same filter."""
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        with self._tx() as c:
+            total = c.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+            rows = c.execute(
+                f"SELECT * FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return [self._job(r) for r in rows], int(total)
+
+    def counts(self) -> dict[str, int]:
+        with self._tx() as c:
+            rows = c.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        found = {r[0]: int(r[1]) for r in rows}
+        return {s: found.get(s, 0) for s in STATUSES}
+
+    def recover(self) -> list[Job]:
+        """Jobs a dead process left running go back to queued; returns every queued job."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL,"
+                " model_started_at = NULL WHERE status = 'running'"
+            )
+            rows = c.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY rowid").fetchall()
+        return [self._job(r) for r in rows]
+
+    def mark_running(self, job_id: str, worker_id: int, now: float) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,"
+                " started_at = COALESCE(started_at, ?) WHERE id = ? AND status = 'queued'",
+                (worker_id, now, job_id),
+            )
+
+    def requeue(self, job_id: str, *, crashed: bool) -> int:
+        """Back to queued (after a crash, a timeout of another job, a drain); returns crashes."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET status = 'queued', worker_id = NULL, model_started_at = NULL,"
+                " crashes = crashes + ? WHERE id = ? AND status IN ('queued', 'running')",
+                (1 if crashed else 0, job_id),
+            )
+            row = c.execute("SELECT crashes FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def finish_done(
+        self,
+        job_id: str,
+        result: dict[str, Any],
+        *,
+        model_started_at: float | None,
+        model_finished_at: float | None,
+        now: float | None = None,
+    ) -> bool:
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE jobs SET status = 'done', finished_at = ?, result = ?,"
+                " model_started_at = ?, model_finished_at = ?, error_code = NULL,"
+                " error_message = NULL WHERE id = ? AND status IN ('queued', 'running')",
+                (
+                    now or time.time(),
+                    json.dumps(result),
+                    model_started_at,
+                    model_finished_at,
+                    job_id,
+                ),
+            )
+        return cur.rowcount == 1
+
+    def finish_error(
+        self, job_id: str, status: Literal["failed", "cancelled"], code: str, message: str
+    ) -> bool:
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, error_code = ?, error_message = ?"
+                " WHERE id = ? AND status IN ('queued', 'running')",
+                (status, time.time(), code, message, job_id),
+            )
+        return cur.rowcount == 1
+
+    def live_uploads(self) -> set[Path]:
+        """Uploads that queued or running jobs still need."""
+        with self._tx() as c:
+            rows = c.execute(
+                "SELECT upload_path FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+        return {Path(r[0]) for r in rows}

@@ -1,0 +1,1 @@
+"""The local backend: spawned worker processes on this machine."""

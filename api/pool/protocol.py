@@ -1,0 +1,116 @@
+"""The messages between the front and a worker, as small typed records both sides import.
+
+worker -> front:
+    WorkerStarting(pid, device)           the process runs; the model is loading
+    WorkerReady(model)                    the model is loaded (model: ModelInfo as JSON)
+    WorkerFailed(code, message, permanent) loading failed; permanent: a restart cannot help
+    Heartbeat(job_id, progress)           every heartbeat_interval_s, even during a model call
+    JobBegun(job_id)                      decoding started: the job's clock runs
+    JobPrepared(job_id, prepare_s)        decoded; waiting for the model does not count
+    JobOnModel(job_id)                    the model started on it: the clock runs again
+    JobDone(job_id, result, model_started_at, model_finished_at)
+    JobFailed(job_id, code, message)
+    MemoryReleased(ok)
+front -> worker:
+    RunJob(job), ReleaseMemory(), Stop()
+
+Every message is picklable (pipes) and plain enough for Ray's serializer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from api.jobs.record import Job, Progress
+
+
+@dataclass(frozen=True)
+class WorkerStarting:
+    pid: int
+    device: str
+    node: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    model: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    code: str
+    message: str
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    job_id: str | None
+    progress: Progress | None
+
+
+@dataclass(frozen=True)
+class JobBegun:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class JobPrepared:
+    job_id: str
+    prepare_s: float
+
+
+@dataclass(frozen=True)
+class JobOnModel:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class JobDone:
+    job_id: str
+    result: dict[str, Any]
+    model_started_at: float
+    model_finished_at: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MemoryReleased:
+    ok: bool
+
+
+@dataclass(frozen=True)
+class RunJob:
+    job: Job
+
+
+@dataclass(frozen=True)
+class ReleaseMemory:
+    pass
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+ToFront = (
+    WorkerStarting
+    | WorkerReady
+    | WorkerFailed
+    | Heartbeat
+    | JobBegun
+    | JobPrepared
+    | JobOnModel
+    | JobDone
+    | JobFailed
+    | MemoryReleased
+)
+ToWorker = RunJob | ReleaseMemory | Stop

@@ -1,0 +1,242 @@
+"""What a worker does, whatever carries its messages (a pipe or a Ray actor).
+
+Threads: the caller's thread runs the model; a prefetch thread decodes the next
+job meanwhile (settings.prefetch). The transport feeds :attr:`Worker.inbox`
+and delivers what :meth:`Worker.send` is given; see api.pool.protocol.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from analyzers.errors import AnalyzerError, InvalidOptionError, ModelLoadError
+from analyzers.sampling import stuck_decoder_threads
+from api.jobs.record import Job, Progress
+from api.pool.protocol import (
+    Heartbeat,
+    JobBegun,
+    JobDone,
+    JobFailed,
+    JobOnModel,
+    JobPrepared,
+    MemoryReleased,
+    ReleaseMemory,
+    RunJob,
+    Stop,
+    ToFront,
+    ToWorker,
+    WorkerFailed,
+    WorkerReady,
+    WorkerStarting,
+)
+from api.settings import Settings
+
+log = logging.getLogger("api.worker")
+
+#: exit codes of a worker process
+EXIT_STOPPED, EXIT_LOAD_FAILED, EXIT_STUCK_DECODER = 0, 3, 4
+
+
+@dataclass
+class Prepared:
+    """A job after decoding: the frames ready for the model, or why there are none."""
+
+    job: Job
+    video: Any  # analyzers.pipeline.PreparedVideo, or the AnalyzerError that stopped it
+    prepare_s: float
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when restarting the worker cannot fix this load error (configuration, files)."""
+    if isinstance(exc, InvalidOptionError):
+        return True
+    if isinstance(exc, ModelLoadError):
+        text = exc.message.lower()
+        return not any(word in text for word in ("cuda", "gpu", "out of memory"))
+    return False
+
+
+class Worker:
+    """One loaded analyzer and the loop that feeds it jobs."""
+
+    def __init__(
+        self, settings: Settings, worker_id: int, device: str, send: Callable[[ToFront], None]
+    ) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.device = device
+        self.send = send
+        self.inbox: queue.Queue[ToWorker] = queue.Queue()
+        # maxsize 1: at most one decoded video waits for the model (memory stays bounded).
+        self.prepared: queue.Queue[Prepared] = queue.Queue(maxsize=1)
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self.stopping = threading.Event()
+        self.release_requested = threading.Event()
+        self.current_job: str | None = None
+        self.progress: Progress | None = None
+        self.analyzer: Any = None
+        self.model_info: Any = None
+
+    def heartbeat(self) -> Heartbeat:
+        return Heartbeat(self.current_job, self.progress)
+
+    def deliver(self, message: ToWorker) -> None:
+        """Called by the transport for each message from the front."""
+        if isinstance(message, RunJob):
+            self._jobs.put(message.job)
+        elif isinstance(message, ReleaseMemory):
+            self.release_requested.set()
+        elif isinstance(message, Stop):
+            self.stopping.set()
+            self._jobs.put(None)
+
+    # --- life ----------------------------------------------------------------------
+    def run(self, node: str | None = None) -> int:
+        """Load, then analyse jobs until told to stop; returns the process exit code."""
+        self.send(WorkerStarting(os.getpid(), self.device, node))
+        if not self.load():
+            return EXIT_LOAD_FAILED
+        if self.settings.prefetch:
+            threading.Thread(target=self._prefetch_loop, name="prefetch", daemon=True).start()
+        while not self.stopping.is_set():
+            item = self._next_prepared()
+            if item is None:
+                self._maybe_release_memory()
+                continue
+            self._run_model(item)
+            if stuck_decoder_threads():
+                # A decoder thread blocked in C cannot be killed from Python; a fresh
+                # process is the only way to get its CPU and memory back.
+                log.warning(
+                    "worker %d has a stuck decoder thread; exiting to be replaced", self.worker_id
+                )
+                return EXIT_STUCK_DECODER
+        log.info("worker %d stopping", self.worker_id)
+        return EXIT_STOPPED
+
+    def load(self) -> bool:
+        from analyzers.registry import create_analyzer
+
+        started = time.perf_counter()
+        try:
+            self.analyzer = create_analyzer(
+                self.settings.analyzer, self.settings.analyzer_config(self.device)
+            )
+            self.model_info = self.analyzer.load()
+        except AnalyzerError as exc:
+            log.error("worker %d cannot load the model: %s", self.worker_id, exc.message)
+            self.send(WorkerFailed(exc.code, exc.message, is_permanent(exc)))
+            return False
+        except Exception as exc:  # reported so /health can say why
+            log.exception("worker %d failed while loading the model", self.worker_id)
+            message = f"model loading failed: {type(exc).__name__}: {exc}"
+            self.send(WorkerFailed("model_load_failed", message, False))
+            return False
+        info = self.model_info.model_dump(mode="json")
+        log.info(
+            "worker %d ready on %s in %.1f s (%s %s)",
+            self.worker_id,
+            self.device,
+            time.perf_counter() - started,
+            info["name"],
+            info["quantization"],
+        )
+        self.send(WorkerReady(info))
+        return True
+
+    # --- jobs ----------------------------------------------------------------------
+    def _next_prepared(self) -> Prepared | None:
+        if self.settings.prefetch:
+            try:
+                return self.prepared.get(timeout=0.25)
+            except queue.Empty:
+                return None
+        try:
+            job = self._jobs.get(timeout=0.25)
+        except queue.Empty:
+            return None
+        return None if job is None else self.prepare(job)
+
+    def _prefetch_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            # Blocks while one decoded video already waits: decode runs one job ahead.
+            self.prepared.put(self.prepare(job))
+
+    def prepare(self, job: Job) -> Prepared:
+        """Decode and preprocess; a bad file fails its job, never the worker."""
+        from analyzers.pipeline import prepare
+
+        self.send(JobBegun(job.id))
+        started = time.perf_counter()
+        outcome: Any
+        try:
+            outcome = prepare(job.upload, self.analyzer, job.options)
+        except AnalyzerError as exc:
+            outcome = exc
+        except Exception as exc:
+            log.exception("decoding failed", extra={"job_id": job.id})
+            outcome = AnalyzerError(f"the video could not be decoded: {type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
+        self.send(JobPrepared(job.id, elapsed))
+        return Prepared(job, outcome, elapsed)
+
+    def _run_model(self, item: Prepared) -> None:
+        from analyzers.pipeline import describe_prepared
+
+        job_id = item.job.id
+        if isinstance(item.video, AnalyzerError):
+            self.send(JobFailed(job_id, item.video.code, item.video.message))
+            return
+        self.current_job, self.progress = job_id, None
+        self.send(JobOnModel(job_id))
+        model_started = time.time()
+        try:
+            result = describe_prepared(
+                item.video, self.analyzer, self.model_info, self._on_progress
+            )
+        except AnalyzerError as exc:
+            self.send(JobFailed(job_id, exc.code, exc.message))
+            return
+        except Exception as exc:  # the job fails; the worker takes the next one
+            log.exception("analysis failed", extra={"job_id": job_id})
+            message = f"analysis failed: {type(exc).__name__}: {exc}"
+            self.send(JobFailed(job_id, "analysis_failed", message))
+            return
+        finally:
+            self.current_job, self.progress = None, None
+        model_finished = time.time()
+        log.info(
+            "analysed in %.2f s (decode %.2f s, model %.2f s)",
+            item.prepare_s + model_finished - model_started,
+            item.prepare_s,
+            model_finished - model_started,
+            extra={"job_id": job_id},
+        )
+        self.send(JobDone(job_id, result.model_dump(mode="json"), model_started, model_finished))
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress = Progress(done, total)
+
+    def _maybe_release_memory(self) -> None:
+        if not self.release_requested.is_set():
+            return
+        self.release_requested.clear()
+        ok = True
+        try:
+            gc.collect()
+            self.analyzer.release_memory()
+        except Exception:  # a failed clean-up must not end the worker
+            log.exception("release_memory failed")
+            ok = False
+        self.send(MemoryReleased(ok))
