@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from analyzers.schema import ModelInfo, Quantization
+from analyzers.schema import AspectAnswer, ModelInfo, Quantization
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
 
@@ -38,6 +38,19 @@ class FrameCaption:
 
     caption: str
     aspects: dict[str, str]
+
+
+@dataclass(frozen=True)
+class VideoDescription:
+    """What a video-level analyzer (a video LLM) says about the whole video at once."""
+
+    #: the result's summary: the model's detailed description of the video
+    summary: str
+    #: per requested aspect, the answers with the spans they hold for (whole video by default)
+    aspects: dict[str, list[AspectAnswer]]
+    #: one per sampled frame, in order; caption "" and no aspects where the model gave none
+    frames: list[FrameCaption]
+    warnings: list[str] = field(default_factory=list)
 
 
 class Analyzer(ABC):
@@ -99,6 +112,22 @@ class Analyzer(ABC):
         progress: ProgressCallback | None = None,
     ) -> list[FrameCaption]:
         """Caption every frame and answer every aspect for it."""
+
+    def describe_video(
+        self,
+        prepared: Any,
+        aspects: Sequence[str],
+        timestamps: Sequence[float],
+        duration_s: float,
+        progress: ProgressCallback | None = None,
+    ) -> VideoDescription | None:
+        """Optional video-level hook: describe the whole video at once, or None (the default).
+
+        An analyzer that sees the frames together (a video LLM) returns the summary and
+        whole-video aspect answers here; the pipeline then uses them instead of calling
+        :meth:`describe` and aggregating per-frame answers. Frame analyzers keep the default.
+        """
+        return None
 
     def release_memory(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Give cached accelerator memory back (called when the worker is idle)."""
