@@ -61,13 +61,25 @@ def describe_prepared(
 ) -> AnalysisResult:
     """Run the model on prepared frames and build the full result."""
     started = time.perf_counter()
-    captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
+    # Video-level analyzers (video-llm) describe the whole video in one go and return the
+    # summary and aspects themselves; frame analyzers (BLIP-2) return None and are aggregated.
+    whole = analyzer.describe_video(
+        prepared.model_input,
+        prepared.aspects,
+        prepared.timestamps,
+        prepared.video.duration_s,
+        progress,
+    )
+    if whole is None:
+        captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
+    else:
+        captions = whole.frames
     inference_s = time.perf_counter() - started
     frames = [
         FrameDescription(timestamp_s=round(ts, 3), caption=fc.caption, aspects=fc.aspects)
         for ts, fc in zip(prepared.timestamps, captions, strict=True)
     ]
-    aspects = aggregate_aspects(frames, prepared.aspects)
+    aspects = aggregate_aspects(frames, prepared.aspects) if whole is None else whole.aspects
     total_s = prepared.decode_s + inference_s
     duration = prepared.video.duration_s
     return AnalysisResult(
@@ -75,14 +87,14 @@ def describe_prepared(
         model=model_info,
         frames=frames,
         aspects=aspects,
-        summary=summarize(frames, aspects),
+        summary=summarize(frames, aspects) if whole is None else whole.summary,
         timings=Timings(
             decode_s=round(prepared.decode_s, 3),
             inference_s=round(inference_s, 3),
             total_s=round(total_s, 3),
             realtime_factor=round(total_s / duration, 4) if duration > 0 else 0.0,
         ),
-        warnings=prepared.warnings,
+        warnings=prepared.warnings + ([] if whole is None else whole.warnings),
     )
 
 
