@@ -35,6 +35,9 @@ class ModelInfo(BaseModel):
     quantization: Quantization
     device: str
     test_model: bool = Field(False, description="true for the random-weight test model")
+    experimental: bool = Field(
+        False, description="true for an experimental analyzer (video-llm); its output may change"
+    )
 
 
 class FrameDescription(BaseModel):
