@@ -1,0 +1,77 @@
+"""The SQLite job store: records round-trip, state changes, and forward migration."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from api.jobs.record import Job
+from api.jobs.store import SCHEMA_VERSION, JobStore
+from api.settings import Settings
+
+V1_DATABASE = Path(__file__).resolve().parents[2] / "data" / "jobs_v1.sqlite3"
+DEFAULTS = Settings().analysis_options()
+
+
+def _job(job_id: str = "j1") -> Job:
+    options = Settings(decoder="pyav").analysis_options(4, "mood,scene")
+    return Job(job_id, options, Path("/up/x"), "clip.mp4", 10, 3.5, created_at=100.0)
+
+
+def test_a_job_round_trips_with_its_frozen_options(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
+    store.insert(_job())
+    got = store.get("j1")
+    assert got is not None
+    assert got.options == _job().options
+    assert (got.upload, got.filename, got.duration_s, got.status) == (
+        Path("/up/x"),
+        "clip.mp4",
+        3.5,
+        "queued",
+    )
+
+
+def test_state_changes_only_from_live_states(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
+    store.insert(_job())
+    store.mark_running("j1", 0, 101.0)
+    assert store.requeue("j1", crashed=True) == 1
+    assert store.finish_done("j1", {"summary": "s"}, model_started_at=1, model_finished_at=2)
+    assert not store.finish_error("j1", "failed", "x", "y")  # already final
+    got = store.get("j1")
+    assert got is not None and got.status == "done" and got.result == {"summary": "s"}
+    assert store.counts()["done"] == 1
+    assert store.live_uploads() == set()
+
+
+def test_a_database_of_release_0_1_opens_with_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    shutil.copy(V1_DATABASE, path)
+    store = JobStore(path, DEFAULTS).open()
+    jobs, total = store.page(limit=10, offset=0)
+    assert total == 4
+    by_id = {j.id[0]: j for j in jobs}
+    assert by_id["a"].status == "queued" and by_id["a"].options.frames == 8
+    assert by_id["a"].options.aspects == ("scene", "mood")
+    assert by_id["a"].options.decoder == DEFAULTS.decoder  # not stored by 0.1: the default
+    assert by_id["c"].status == "done" and by_id["c"].result == {"summary": "x"}
+    assert by_id["d"].error_code == "not_a_video"
+    recovered = store.recover()  # the running one goes back to the queue
+    assert sorted(j.id[0] for j in recovered) == ["a", "b"]
+    store.close()
+    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    JobStore(path, DEFAULTS).open().close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer release"):
+        JobStore(path, DEFAULTS).open()

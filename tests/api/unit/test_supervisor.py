@@ -1,0 +1,239 @@
+"""The supervisor's state machine, turn by turn, with a scripted worker channel.
+
+The handle below stands in only for the transport (a pipe or a Ray actor); the
+supervisor, the SQLite store and the metrics are the real ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from api.jobs.record import Job, Progress
+from api.jobs.store import JobStore
+from api.pool.handle import WorkerGone, WorkerHandle, WorkerLauncher
+from api.pool.protocol import (
+    Heartbeat,
+    JobBegun,
+    JobDone,
+    JobOnModel,
+    JobPrepared,
+    RunJob,
+    ToFront,
+    ToWorker,
+    WorkerFailed,
+    WorkerReady,
+    WorkerStarting,
+)
+from api.pool.supervisor import Supervisor
+from api.settings import Settings
+from monitoring.metrics import ServiceMetrics
+
+
+class ScriptedHandle(WorkerHandle):
+    """A worker channel the test speaks for: inbox is what the worker 'says'."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.inbox: list[ToFront] = [WorkerStarting(pid, "cpu")]
+        self.sent: list[ToWorker] = []
+        self.dead = False
+        self.killed = False
+
+    def send(self, message: ToWorker) -> bool:
+        self.sent.append(message)
+        return not self.dead
+
+    def receive(self) -> list[ToFront]:
+        messages, self.inbox = self.inbox, []
+        if self.dead:
+            raise WorkerGone(messages)
+        return messages
+
+    def stop(self, grace_s: float) -> list[ToFront]:
+        self.kill()
+        return []
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def jobs_sent(self) -> list[str]:
+        return [m.job.id for m in self.sent if isinstance(m, RunJob)]
+
+
+class ScriptedLauncher(WorkerLauncher):
+    backend = "local"
+
+    def __init__(self) -> None:
+        self.handles: list[ScriptedHandle] = []
+
+    def launch(self, slot_id: int, device: str) -> WorkerHandle:
+        handle = ScriptedHandle(1000 + len(self.handles))
+        self.handles.append(handle)
+        return handle
+
+
+class Pool:
+    """A real supervisor over a real store, turned by hand."""
+
+    def __init__(self, tmp: Path, workers: int = 1, **settings: object) -> None:
+        self.settings = Settings(data_dir=tmp, workers=workers, **settings)  # type: ignore[arg-type]
+        self.store = JobStore(self.settings.db_path, self.settings.analysis_options()).open()
+        self.launcher = ScriptedLauncher()
+        self.finished: list[str] = []
+        self.sup = Supervisor(
+            self.settings, self.store, ServiceMetrics(), self.launcher, ["cpu"] * workers
+        )
+        self.sup.add_listener(lambda job: self.finished.append(job.id))
+        self.sup.start([])
+
+    def turn(self) -> None:
+        self.sup.poll(0)
+
+    def say(self, worker: int, *messages: ToFront) -> None:
+        self.launcher.handles[worker].inbox.extend(messages)
+        self.turn()
+
+    def job(self) -> Job:
+        job = Job(
+            id=uuid.uuid4().hex,
+            options=self.settings.analysis_options(),
+            upload=Path("/nonexistent"),
+            filename=None,
+            size_bytes=1,
+            duration_s=2.0,
+        )
+        self.sup.submit(job)
+        return job
+
+    def status(self, job: Job) -> tuple[str, int]:
+        stored = self.store.get(job.id)
+        assert stored is not None
+        return stored.status, stored.crashes
+
+
+READY = WorkerReady({"name": "tiny", "quantization": "fp32", "analyzer": "blip2"})
+
+
+def _done(job: Job) -> JobDone:
+    return JobDone(job.id, {"timings": {"total_s": 1.0, "realtime_factor": 0.5}}, 1.0, 2.0)
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Pool:
+    return Pool(tmp_path, heartbeat_timeout_s=30)
+
+
+def test_a_job_goes_to_a_ready_worker_and_ends_done(pool: Pool) -> None:
+    job = pool.job()
+    pool.turn()
+    assert pool.launcher.handles[0].jobs_sent() == []  # still loading: nothing dispatched
+    pool.say(0, READY)
+    assert pool.launcher.handles[0].jobs_sent() == [job.id]
+    assert pool.status(job) == ("running", 0)
+    pool.say(0, JobBegun(job.id), JobPrepared(job.id, 0.1), JobOnModel(job.id))
+    pool.say(0, Heartbeat(job.id, Progress(3, 8)))
+    assert pool.sup.progress(job.id) == Progress(3, 8)
+    pool.say(0, _done(job))
+    assert pool.status(job) == ("done", 0)
+    assert pool.finished == [job.id]
+    assert pool.sup.snapshot()["workers"][0]["state"] == "READY"
+
+
+def test_prefetch_sends_a_second_job_but_no_third(pool: Pool) -> None:
+    jobs = [pool.job() for _ in range(3)]
+    pool.say(0, READY)
+    assert pool.launcher.handles[0].jobs_sent() == [jobs[0].id, jobs[1].id]
+
+
+def test_a_crash_is_charged_only_to_the_job_on_the_model(pool: Pool) -> None:
+    on_model, waiting = pool.job(), pool.job()
+    pool.say(0, READY)
+    pool.say(0, JobBegun(on_model.id), JobPrepared(on_model.id, 0.1), JobOnModel(on_model.id))
+    pool.say(0, JobBegun(waiting.id), JobPrepared(waiting.id, 0.1))  # decoded, waiting
+    pool.launcher.handles[0].dead = True
+    pool.turn()
+    assert pool.status(on_model) == ("queued", 1)
+    assert pool.status(waiting) == ("queued", 0)
+    assert pool.launcher.handles[0].killed
+
+
+def test_two_active_jobs_are_not_charged_and_then_run_alone(tmp_path: Path) -> None:
+    pool = Pool(tmp_path, workers=2, job_retries=1)
+    first, second = pool.job(), pool.job()
+    pool.say(0, READY)
+    pool.say(0, JobBegun(first.id), JobPrepared(first.id, 0.1), JobOnModel(first.id))
+    pool.say(0, JobBegun(second.id))  # decoding beside the model: either may be the cause
+    pool.launcher.handles[0].dead = True
+    pool.turn()
+    assert pool.status(first) == ("queued", 0) and pool.status(second) == ("queued", 0)
+    pool.say(1, READY)
+    # Worker 1 gets one suspect only; the other waits for a worker of its own.
+    assert len(pool.launcher.handles[1].jobs_sent()) == 1
+
+
+def test_a_poison_video_fails_after_its_retry(pool: Pool) -> None:
+    job = pool.job()
+    for attempt in range(2):
+        pool.say(attempt, READY)
+        pool.say(attempt, JobBegun(job.id))
+        pool.launcher.handles[attempt].dead = True
+        pool.turn()
+        pool.sup.slots[0].restart_at = 0.0  # skip the back-off
+        pool.turn()
+    assert pool.status(job) == ("failed", 2)
+    stored = pool.store.get(job.id)
+    assert stored is not None and stored.error_code == "worker_crashed"
+
+
+def test_a_permanent_load_failure_stops_restarts_and_says_why(pool: Pool) -> None:
+    pool.say(0, WorkerFailed("model_load_failed", "permission denied: cannot read x", True))
+    pool.launcher.handles[0].dead = True
+    pool.turn()
+    reason = pool.sup.model_unavailable()
+    assert reason is not None and "permission denied" in reason
+    assert pool.sup.slots[0].restart_at is None
+    assert len(pool.launcher.handles) == 1
+
+
+def test_a_transient_load_failure_is_retried(pool: Pool) -> None:
+    pool.say(0, WorkerFailed("model_load_failed", "CUDA error: no device", False))
+    pool.launcher.handles[0].dead = True
+    pool.turn()
+    assert pool.sup.model_unavailable() is None
+    pool.sup.slots[0].restart_at = 0.0
+    pool.turn()
+    assert len(pool.launcher.handles) == 2
+
+
+def test_a_job_past_its_deadline_fails_and_its_worker_is_replaced(tmp_path: Path) -> None:
+    pool = Pool(tmp_path, job_timeout_s=0.01)
+    job = pool.job()
+    pool.say(0, READY)
+    pool.say(0, JobBegun(job.id))
+    pool.sup.slots[0].jobs[0].deadline = 0.0
+    pool.turn()
+    stored = pool.store.get(job.id)
+    assert stored is not None and (stored.status, stored.error_code) == ("failed", "timed_out")
+    assert pool.launcher.handles[0].killed
+    pool.turn()
+    assert len(pool.launcher.handles) == 2  # replaced at once: the video was at fault
+
+
+def test_cancel_takes_a_queued_job_only(pool: Pool) -> None:
+    queued = pool.job()
+    assert pool.sup.cancel(queued.id)
+    assert pool.status(queued) == ("cancelled", 0)
+    running = pool.job()
+    pool.say(0, READY)
+    assert not pool.sup.cancel(running.id)
+
+
+def test_shutdown_leaves_running_jobs_queued_for_the_next_start(pool: Pool) -> None:
+    job = pool.job()
+    pool.say(0, READY)
+    pool.sup.shutdown()
+    assert pool.status(job) == ("queued", 0)
+    assert pool.store.recover()[0].id == job.id
