@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,14 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from analyzers.errors import AnalyzerError, InputError
+from analyzers.errors import AnalyzerError, InputError, InvalidOptionError
+from analyzers.prompts import DEFAULT_ASPECTS
 from analyzers.tiny_model import TEST_MODEL_KINDS
-from api.report import ProgressBar, render_report
+from api import __version__
+from api.cli_analyze import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, AnalyzeRun
+from api.cli_output import FORMATS
 from api.settings import Settings, load_settings
-
-log = logging.getLogger("tiktok_analyzer.cli")
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -33,19 +31,91 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", type=Path, help="read TIKTOK_ANALYZER_* settings from it")
 
 
+EXAMPLES = """\
+examples:
+  tiktok-analyzer analyze clip.mp4                      readable report on the terminal
+  tiktok-analyzer analyze clips/ --output-dir results/  a folder, searched recursively:
+                                                        results/<name>.json + keyframes
+  tiktok-analyzer analyze 'clips/**/*.mov' --json       one JSON line per video
+  tiktok-analyzer analyze clip.mp4 --frames 8 --aspects scene,mood --format md
+  tiktok-analyzer analyze clip.mp4 --format srt > clip.srt
+  tiktok-analyzer make-test-model /tmp/tiny && \\
+    tiktok-analyzer analyze clip.mp4 --model /tmp/tiny --quantization fp32
+                                    try it without downloading BLIP-2 (meaningless text)
+"""
+
+EXIT_CODES = """\
+exit codes:
+  0    every video gave a result
+  1    the model could not load, or an analysis failed
+  2    bad input or option (missing file, not a video, unknown aspect ...);
+       the other videos are still analysed
+  130  interrupted
+"""
+
+
+def _aspects_help() -> str:
+    return f"aspects: {', '.join(DEFAULT_ASPECTS)} (all by default)\n"
+
+
+def _add_analyze_parser(sub: Any) -> None:
+    analyze = sub.add_parser(
+        "analyze",
+        help="analyze videos in this process (files, folders, glob patterns)",
+        description="Analyze videos in this process; the model loads once for all of them.",
+        epilog=EXAMPLES + "\n" + _aspects_help() + "\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    analyze.add_argument(
+        "videos",
+        nargs="+",
+        metavar="VIDEO",
+        help="video file, folder (searched recursively for video files) or quoted glob pattern",
+    )
+    _add_model_options(analyze)
+    analyze.add_argument("--frames", type=int, help="frames to sample per video (default 16)")
+    analyze.add_argument(
+        "--aspects", help=f"comma-separated subset of: {','.join(DEFAULT_ASPECTS)}"
+    )
+    analyze.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="what stdout shows per video: text report (default), json lines, "
+        "md report, srt or vtt subtitles",
+    )
+    analyze.add_argument(
+        "--json",
+        action="store_true",
+        help='same as --format json: one line per video, {"file", "result"} or {"file", "error"}',
+    )
+    analyze.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="also write DIR/<name>.json per video, its keyframes in DIR/<name>/, "
+        "and md/srt/vtt there instead of stdout",
+    )
+    analyze.add_argument(
+        "-v", "--verbose", action="store_true", help="log more, with tracebacks of failures"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tiktok-analyzer",
         description="Multi-aspect text descriptions of short videos with BLIP-2.",
+        epilog=EXAMPLES
+        + "\n"
+        + _aspects_help()
+        + "\n"
+        + EXIT_CODES
+        + "\nMore: tiktok-analyzer COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    analyze = sub.add_parser("analyze", help="analyze video files in this process")
-    analyze.add_argument("videos", nargs="+", type=Path, metavar="VIDEO")
-    _add_model_options(analyze)
-    analyze.add_argument("--frames", type=int, help="frames to sample (default 16)")
-    analyze.add_argument("--aspects", help="comma-separated subset, e.g. scene,mood")
-    analyze.add_argument("--json", action="store_true", help="print the JSON result")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_analyze_parser(sub)
 
     serve = sub.add_parser("serve", help="run the HTTP service and its worker pool")
     _add_model_options(serve)
@@ -82,44 +152,18 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     )
 
 
+def _output_format(args: argparse.Namespace) -> str:
+    if args.json and args.format not in (None, "json"):
+        raise InvalidOptionError(f"--json and --format {args.format} ask for two formats; pick one")
+    return "json" if args.json else args.format or "text"
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Analyze each file; one-line errors; non-zero exit if any file failed."""
-    from analyzers.pipeline import analyze_video
-    from analyzers.registry import create_analyzer
-
+    """Analyze every video named; one-line errors; the exit code says the worst outcome."""
+    fmt = _output_format(args)
     settings = _settings_from(args)
-    options = settings.analysis_options(args.frames, args.aspects)
-    show_progress = not args.json and sys.stderr.isatty()
-    analyzer = create_analyzer(settings.analyzer, settings.analyzer_config())
-    model_info = analyzer.load()  # logs a warning when it is the meaningless test model
-
-    outputs: list[dict[str, Any]] = []
-    exit_code = EXIT_OK
-    for index, path in enumerate(args.videos, start=1):
-        label = f"[{index}/{len(args.videos)}] {path.name}"
-        bar = ProgressBar(label) if show_progress else None
-        try:
-            if not path.is_file():
-                raise InputError(f"{path}: no such file")
-            result = analyze_video(path, analyzer, model_info, options, bar.update if bar else None)
-        except AnalyzerError as err:
-            if bar:
-                bar.close()
-            print(f"error: {path}: {err.message}", file=sys.stderr)
-            exit_code = max(exit_code, EXIT_BAD_INPUT if isinstance(err, InputError) else 1)
-            outputs.append({"file": str(path), "error": {"code": err.code, "message": err.message}})
-            continue
-        if bar:
-            bar.close()
-        outputs.append({"file": str(path), "result": result.model_dump(mode="json")})
-        if not args.json:
-            print(render_report(path, result))
-
-    if args.json:
-        # One video prints its result object; several print a list naming each file.
-        single = len(outputs) == 1 and "result" in outputs[0]
-        print(json.dumps(outputs[0]["result"] if single else outputs, indent=2))
-    return exit_code
+    options = settings.analysis_options(args.frames, args.aspects)  # refused before any work
+    return AnalyzeRun(args, settings, fmt).run(options)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -145,7 +189,8 @@ COMMANDS = {"analyze": cmd_analyze, "serve": cmd_serve, "make-test-model": cmd_m
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
     except AnalyzerError as err:

@@ -1,70 +1,173 @@
-"""What the CLI shows a person: a progress bar and a readable report."""
+"""What the CLI shows a person: the result as a plain-text report or a Markdown document."""
 
 from __future__ import annotations
 
-import shutil
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
-from analyzers.schema import AnalysisResult
+from analyzers.schema import AnalysisResult, AspectAnswer
 
-
-class ProgressBar:
-    """A one-line bar on a terminal, redrawn in place; the caller decides if it is shown."""
-
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
-        self.label = label
-        self.stream = stream
-        self.stream.write(f"{label} decoding...\r")
-        self.stream.flush()
-
-    def update(self, done: int, total: int) -> None:
-        width = max(10, min(40, shutil.get_terminal_size().columns - len(self.label) - 20))
-        filled = int(width * done / total) if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} frames")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\r\033[K")
-        self.stream.flush()
+#: answers shown per aspect in the text report (the JSON has them all)
+TOP_ANSWERS = 3
 
 
-def _format_ranges(ranges: list[tuple[float, float]]) -> str:
-    return ", ".join(f"{start:.1f}-{end:.1f}s" for start, end in ranges[:3]) + (
-        ", ..." if len(ranges) > 3 else ""
+def _format_ranges(ranges: Sequence[tuple[float, float]], limit: int = 3) -> str:
+    shown = ", ".join(f"{start:.1f}-{end:.1f}s" for start, end in ranges[:limit])
+    return shown + (", ..." if len(ranges) > limit else "")
+
+
+def _video_line(result: AnalysisResult) -> str:
+    v = result.video
+    return (
+        f"{v.orientation} {v.width}x{v.height}, {v.duration_s:.1f} s, {v.fps:.2f} fps, "
+        f"{v.codec}, audio: {'yes' if v.has_audio else 'no'} (decoder: {v.decoder})"
     )
 
 
-def render_report(path: Path, result: AnalysisResult) -> str:
-    """The result as text a person reads top to bottom."""
-    v, m, t = result.video, result.model, result.timings
-    lines = [
-        f"== {path}",
-        f"video: {v.orientation} {v.width}x{v.height}, {v.duration_s:.1f} s, {v.fps:.2f} fps, "
-        f"{v.codec}, audio: {'yes' if v.has_audio else 'no'} (decoder: {v.decoder})",
-        f"model: {m.name} ({m.quantization}, {m.device})"
-        + ("  [random-weight test model: text is meaningless]" if m.test_model else ""),
+def _model_line(result: AnalysisResult) -> str:
+    m = result.model
+    line = f"{m.name} ({m.analyzer}, {m.quantization}, {m.device})"
+    return line + ("  [random-weight test model: text is meaningless]" if m.test_model else "")
+
+
+def _timings_line(result: AnalysisResult) -> str:
+    t = result.timings
+    return (
+        f"decode {t.decode_s:.2f} s, inference {t.inference_s:.2f} s, total {t.total_s:.2f} s "
+        f"({t.realtime_factor:.2f}x the video's length)"
+    )
+
+
+def _answers_text(answers: Sequence[AspectAnswer]) -> str:
+    shown = "; ".join(
+        f"{a.text} ({a.frames} frames, {_format_ranges(a.time_ranges)})"
+        for a in answers[:TOP_ANSWERS]
+    )
+    more = len(answers) - TOP_ANSWERS
+    return shown + (f"; +{more} more" if more > 0 else "")
+
+
+def _stage_lines(result: AnalysisResult) -> list[str]:
+    """Speech, on-screen text and cuts, as indented lines; nothing for a stage that did not run."""
+    lines: list[str] = []
+    if result.transcript is not None:
+        lines += ["", f"speech ({result.transcript.language}):"]
+        lines += [
+            f"  {seg.start_s:6.1f}-{seg.end_s:.1f}s  {seg.text}"
+            for seg in result.transcript.segments
+        ] or [f"  {result.transcript.text}"]
+    if result.text_overlays:
+        lines += ["", "on-screen text:"]
+        lines += [
+            f"  {o.start_s:6.1f}-{o.end_s:.1f}s  {o.text!r} ({o.confidence:.2f})"
+            for o in result.text_overlays
+        ]
+    if result.shots:
+        cuts = ", ".join(f"{shot.start_s:.1f}" for shot in result.shots[1:])
+        lines += ["", f"shots: {len(result.shots)}" + (f" (cuts at {cuts} s)" if cuts else "")]
+    return lines
+
+
+def render_report(
+    path: Path | str, result: AnalysisResult, images: Sequence[str] | None = None
+) -> str:
+    """The result as text a person reads top to bottom; warnings come first, where they are seen.
+
+    ``images``: the keyframe file written for each frame, when the CLI wrote them.
+    """
+    lines = [f"== {path}"]
+    # Warnings first: a partial decode or a meaningless test model changes how to read the rest.
+    lines += [f"WARNING: {w}" for w in result.warnings]
+    lines += [
+        f"video: {_video_line(result)}",
+        f"model: {_model_line(result)}",
         "",
         f"summary: {result.summary}",
-        "",
-        "aspects:",
     ]
-    for name, answers in result.aspects.items():
-        top = "; ".join(
-            f"{a.text} ({a.frames} frames, {_format_ranges(a.time_ranges)})" for a in answers[:3]
-        )
-        lines.append(f"  {name}: {top}")
+    lines += _stage_lines(result)
+    lines += ["", "aspects:"]
+    lines += [f"  {name}: {_answers_text(answers)}" for name, answers in result.aspects.items()]
     lines += ["", "frames:"]
-    for frame in result.frames:
-        lines.append(f"  {frame.timestamp_s:7.2f}s  {frame.caption}")
+    for index, frame in enumerate(result.frames):
+        image = f"  [{images[index]}]" if images and index < len(images) else ""
+        lines.append(f"  {frame.timestamp_s:7.2f}s  {frame.caption}{image}")
         for name, answer in frame.aspects.items():
             lines.append(f"             {name}: {answer}")
+    lines += ["", f"timings: {_timings_line(result)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text that cannot break a Markdown table row."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_stages(result: AnalysisResult) -> list[str]:
+    lines: list[str] = []
+    if result.transcript is not None:
+        lines += ["", f"## Speech ({result.transcript.language})", ""]
+        lines += [
+            f"- {seg.start_s:.1f}-{seg.end_s:.1f} s: {seg.text}"
+            for seg in result.transcript.segments
+        ] or [result.transcript.text]
+    if result.text_overlays:
+        lines += [
+            "",
+            "## On-screen text",
+            "",
+            "| when | text | confidence |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| {o.start_s:.1f}-{o.end_s:.1f} s | {_cell(o.text)} | {o.confidence:.2f} |"
+            for o in result.text_overlays
+        ]
+    if result.shots:
+        lines += ["", "## Shots", "", "| shot | from | to |", "| --- | --- | --- |"]
+        lines += [f"| {s.index} | {s.start_s:.2f} s | {s.end_s:.2f} s |" for s in result.shots]
+    return lines
+
+
+def render_markdown(
+    path: Path | str, result: AnalysisResult, images: Sequence[str] | None = None
+) -> str:
+    """The result as a Markdown document; ``images`` are linked relative to where it is saved."""
+    name = Path(path).name
+    lines = [f"# {_cell(name)}", ""]
+    lines += [f"> **Warning:** {_cell(w)}" for w in result.warnings]
+    if result.warnings:
+        lines.append("")
     lines += [
+        f"- **Video:** {_video_line(result)}",
+        f"- **Model:** {_cell(_model_line(result))}",
+        f"- **Timings:** {_timings_line(result)}",
         "",
-        f"timings: decode {t.decode_s:.2f} s, inference {t.inference_s:.2f} s, "
-        f"total {t.total_s:.2f} s ({t.realtime_factor:.2f}x the video's length)",
+        "## Summary",
+        "",
+        result.summary,
+        "",
+        "## Aspects",
+        "",
+        "| aspect | answer | frames | when |",
+        "| --- | --- | --- | --- |",
     ]
-    lines += [f"warning: {w}" for w in result.warnings]
+    for aspect, answers in result.aspects.items():
+        for answer in answers:
+            lines.append(
+                f"| {aspect} | {_cell(answer.text)} | {answer.frames} "
+                f"| {_format_ranges(answer.time_ranges, limit=6)} |"
+            )
+    aspect_names = list(result.aspects)
+    lines += _markdown_stages(result)
+    lines += ["", "## Frames", ""]
+    header = ["time", "caption", *aspect_names] + (["image"] if images else [])
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for index, frame in enumerate(result.frames):
+        cells = [f"{frame.timestamp_s:.2f} s", _cell(frame.caption)]
+        cells += [_cell(frame.aspects.get(a, "")) for a in aspect_names]
+        if images:
+            image = images[index] if index < len(images) else ""
+            # <...> keeps a path with spaces one link (CommonMark)
+            cells.append(f"![{frame.timestamp_s:.2f} s](<{image}>)" if image else "")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

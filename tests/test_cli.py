@@ -1,182 +1,306 @@
-"""The `tiktok-analyzer` command end to end: real decoders, the tiny BLIP-2, real exit codes."""
+"""The `tiktok-analyzer` command as a user runs it: the installed script, real decoders,
+the tiny BLIP-2, generated videos, real exit codes, a real pseudo-terminal."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from analyzers.prompts import DEFAULT_ASPECTS
+from analyzers.schema import AnalysisResult
 from api.cli import main
+from api.report import render_markdown, render_report
 from tests.media import (
     make_audio_only,
     make_empty_file,
     make_image_file,
     make_text_file,
     make_truncated_video,
+    make_video,
 )
 
-CLI = [sys.executable, "-m", "api.cli"]
+#: the console script pip installed into the venv, as a user runs it
+SCRIPT = Path(sys.executable).with_name("tiktok-analyzer")
+CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "api.cli"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: what the rich display draws; none of it may reach a pipe
+PROGRESS_MARKS = ("━", "elapsed", "eta ", "loading model")
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def _run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=300, env=env, check=False
-    )
-
-
-def test_analyze_json_through_the_real_command(tiny_model_dir: Path, short_video: Path) -> None:
-    proc = _run_cli(
-        "analyze", str(short_video), "--model", str(tiny_model_dir), "--quantization", "fp32",
-        "--frames", "4", "--aspects", "scene,mood", "--json",
+        [*CLI, *args], capture_output=True, text=True, timeout=300, env=_env(), check=False,
+        cwd=cwd,
     )  # fmt: skip
+
+
+def _model_args(model: Path, frames: int = 2) -> list[str]:
+    return ["--model", str(model), "--quantization", "fp32", "--frames", str(frames)]
+
+
+def _json_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory, short_video: Path) -> Path:
+    """A folder as users have them: a video, another in a subfolder with the same name,
+    and things that are not videos (hidden, macOS metadata, notes)."""
+    root = tmp_path_factory.mktemp("clips")
+    (root / "clip.mp4").write_bytes(short_video.read_bytes())
+    (root / "day2").mkdir()
+    make_video(root / "day2" / "clip.mov", width=96, height=160, duration_s=2, fps=10)
+    (root / "._clip.mp4").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "old.mp4").write_bytes(b"not looked at")
+    (root / "notes.txt").write_text("shot list")
+    return root
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, short_video: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad")
+    files = {
+        "empty": root / "empty.mp4",
+        "text": root / "notes.mp4",
+        "image": root / "photo.mp4",
+        "audio": root / "song.mp4",
+        "truncated": root / "cut.mp4",
+    }
+    make_empty_file(files["empty"])
+    make_text_file(files["text"])
+    make_image_file(files["image"])
+    make_audio_only(files["audio"])
+    make_truncated_video(short_video, files["truncated"])
+    return files
+
+
+def test_help_shows_examples_aspects_and_exit_codes() -> None:
+    for args in ([], ["analyze"]):
+        proc = _run_cli(*args, "--help")
+        assert proc.returncode == 0, proc.stderr
+        assert "examples:" in proc.stdout and "tiktok-analyzer analyze clip.mp4" in proc.stdout
+        assert all(name in proc.stdout for name in DEFAULT_ASPECTS)
+        assert "exit codes:" in proc.stdout
+        assert all(f"\n  {code} " in proc.stdout for code in (0, 1, 2, 130))
+
+
+def test_help_does_not_import_the_model_stack() -> None:
+    """--help stays quick: the CLI module imports neither torch, transformers nor rich."""
+    code = (
+        "import sys, api.cli; print(sorted({'torch', 'transformers', 'rich'} & set(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env()
+    )
+    assert proc.stdout.strip() == "[]"
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    proc = _run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"tiktok-analyzer {version('tiktok-analyzer')}"
+
+
+@pytest.fixture(scope="module")
+def one_video_run(tiny_model_dir: Path, short_video: Path) -> subprocess.CompletedProcess[str]:
+    return _run_cli(
+        "analyze", str(short_video), *_model_args(tiny_model_dir, frames=3),
+        "--aspects", "scene,mood", "--json",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def real_result(one_video_run: subprocess.CompletedProcess[str]) -> AnalysisResult:
+    """A result the real CLI produced, for the renderers' tests."""
+    return AnalysisResult.model_validate(_json_lines(one_video_run.stdout)[0]["result"])
+
+
+def test_one_video_gives_one_json_line(
+    one_video_run: subprocess.CompletedProcess[str], short_video: Path
+) -> None:
+    proc = one_video_run
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    (line,) = _json_lines(proc.stdout)
+    assert set(line) == {"file", "result"} and line["file"] == str(short_video)
+    result = line["result"]
     assert result["video"]["orientation"] == "vertical"
-    assert result["model"]["test_model"] is True
-    assert len(result["frames"]) == 4
+    assert len(result["frames"]) == 3
     assert all(set(f["aspects"]) == {"scene", "mood"} for f in result["frames"])
     assert set(result["aspects"]) == {"scene", "mood"}
-    assert result["timings"]["realtime_factor"] > 0
-    # The CLI says the text is meaningless, on stderr so --json stays parseable.
-    assert "test model" in proc.stderr
-    # Piped output: no progress bar characters.
-    assert "frames\r" not in proc.stderr and "[#" not in proc.stderr
+    assert result["model"]["test_model"] is True
+    # A user of the test model reads the result, not the log: the warning is in it.
+    assert any("random-weight test model" in w for w in result["warnings"])
+    assert not any(mark in proc.stderr for mark in PROGRESS_MARKS), proc.stderr
 
 
-def test_readable_report(
-    tiny_model_dir: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
+def test_folders_globs_and_bad_files_in_one_run(
+    tmp_path: Path, tiny_model_dir: Path, clips: Path, bad_files: dict[str, Path]
 ) -> None:
-    code = main(
-        ["analyze", str(short_video), "--model", str(tiny_model_dir),
-         "--quantization", "int8", "--frames", "3"]
-    )  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "summary:" in out and "aspects:" in out and "timings:" in out
-    assert "random-weight test model" in out
-
-
-BadFileMaker = Callable[[Path], object]
-
-BAD_INPUTS: list[tuple[str, str, str]] = [
-    # (maker name, file name, words the one-line error must contain)
-    ("empty", "empty.mp4", "empty"),
-    ("text", "notes.mp4", "not a video"),
-    ("image", "photo.mp4", "not a video"),
-    ("audio", "song.mp4", "no video stream"),
-]
-
-
-def _make_bad(kind: str, path: Path, good_video: Path) -> None:
-    makers: dict[str, BadFileMaker] = {
-        "empty": make_empty_file,
-        "text": make_text_file,
-        "image": make_image_file,
-        "audio": make_audio_only,
-    }
-    makers[kind](path)
-
-
-@pytest.mark.parametrize(("kind", "name", "words"), BAD_INPUTS)
-def test_bad_input_gives_one_line_error(
-    kind: str,
-    name: str,
-    words: str,
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    short_video: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    bad = tmp_path / name
-    _make_bad(kind, bad, short_video)
-    code = main(["analyze", str(bad), "--model", str(tiny_model_dir), "--quantization", "fp32"])
-    err = capsys.readouterr().err
-    assert code == 2
-    error_lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1, err
-    assert words in error_lines[0].lower()
-    assert "Traceback" not in err and "Check failed" not in err
-
-
-def test_truncated_file_is_an_error_or_a_partial_result(
-    tmp_path: Path, tiny_model_dir: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bad = tmp_path / "cut.mp4"
-    make_truncated_video(short_video, bad)
-    code = main(
-        ["analyze", str(bad), "--model", str(tiny_model_dir), "--quantization", "fp32", "--json"]
-    )
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err and "Check failed" not in captured.err
-    if code == 0:
-        assert json.loads(captured.out)["warnings"], "a partial result must say so"
-    else:
-        assert code == 2
-        assert len([ln for ln in captured.err.splitlines() if ln.startswith("error:")]) == 1
-
-
-def test_several_files_keep_going_after_a_bad_one(
-    tmp_path: Path, tiny_model_dir: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    """Every argument ends up as lines naming its file; bad ones do not stop the others."""
+    out = tmp_path / "out"
     missing = tmp_path / "missing.mp4"
-    code = main(
-        ["analyze", str(missing), str(short_video), "--model", str(tiny_model_dir),
-         "--quantization", "fp32", "--frames", "2", "--json"]
+    proc = _run_cli(
+        "analyze", str(clips), str(clips / "**" / "*.mp4"), str(missing),
+        str(tmp_path / "nothing-*.mp4"), *(str(p) for p in bad_files.values()),
+        *_model_args(tiny_model_dir), "--json", "--output-dir", str(out),
     )  # fmt: skip
-    out = json.loads(capsys.readouterr().out)
-    assert code == 2
-    assert out[0]["error"]["message"].endswith("no such file")
-    assert len(out[1]["result"]["frames"]) == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    lines = _json_lines(proc.stdout)
+    by_file = {line["file"]: line for line in lines}
+    assert len(by_file) == len(lines), "each file once, though the folder and the glob overlap"
+
+    # The folder gave its two videos, recursively, and nothing hidden or not a video.
+    videos = [clips / "clip.mp4", clips / "day2" / "clip.mov"]
+    assert {f for f, line in by_file.items() if "result" in line} >= {str(v) for v in videos}
+    assert not any(".cache" in f or "._clip" in f or "notes.txt" in f for f in by_file)
+    # Same-named videos do not overwrite each other's files.
+    for name, video in (("clip", videos[0]), ("clip-2", videos[1])):
+        line = by_file[str(video)]
+        assert line["output"] == str(out / f"{name}.json")
+        assert json.loads((out / f"{name}.json").read_text()) == line["result"]
+
+    expected_errors = {
+        str(missing): "no_such_file",
+        str(tmp_path / "nothing-*.mp4"): "no_match",
+        str(bad_files["empty"]): "empty_file",
+        str(bad_files["text"]): "not_a_video",
+        str(bad_files["image"]): "not_a_video",
+        str(bad_files["audio"]): "no_video_stream",
+    }
+    for name, code in expected_errors.items():
+        assert by_file[name]["error"]["code"] == code, by_file[name]
+    truncated = by_file[str(bad_files["truncated"])]
+    assert "error" in truncated or truncated["result"]["warnings"]
+
+    # stderr: one line per failed file, naming it once.
+    errors = _error_lines(proc.stderr)
+    failed = [f for f, line in by_file.items() if "error" in line]
+    assert len(errors) == len(failed)
+    for name in failed:
+        (line,) = [e for e in errors if f" {name}: " in e]
+        assert line.count(Path(name).name) == 1, line
+    assert not any(mark in proc.stderr for mark in PROGRESS_MARKS)
+
+
+def test_markdown_to_the_output_folder(
+    tmp_path: Path, tiny_model_dir: Path, short_video: Path
+) -> None:
+    out = tmp_path / "results"
+    proc = _run_cli(
+        "analyze", str(short_video), *_model_args(tiny_model_dir, frames=3),
+        "--format", "md", "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "", "with --output-dir the document goes to its file"
+    assert f"wrote {out / 'short_4s.json'}, {out / 'short_4s.md'}" in proc.stderr
+    result = json.loads((out / "short_4s.json").read_text())
+    markdown = (out / "short_4s.md").read_text()
+    assert markdown.startswith("# short_4s.mp4\n")
+    assert "> **Warning:** random-weight test model" in markdown
+    assert markdown.count("\n| scene |") == len(result["aspects"]["scene"])
+    frame_rows = [row for row in markdown.splitlines() if re.match(r"\| \d+\.\d\d s \|", row)]
+    assert len(frame_rows) == len(result["frames"]) == 3
+
+
+def test_model_load_failure_keeps_one_line_per_file(tmp_path: Path, short_video: Path) -> None:
+    proc = _run_cli(
+        "analyze", str(short_video), str(short_video.with_name("absent.mp4")),
+        "--model", str(tmp_path / "nowhere"), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 2, "a missing input is bad input, the worst of the two"
+    lines = _json_lines(proc.stdout)
+    assert [line["error"]["code"] for line in lines] == ["no_such_file", "model_load_failed"]
+    assert "TIKTOK_ANALYZER_MODEL" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_options_are_refused_before_any_work(
-    tiny_model_dir: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
+    short_video: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["analyze", str(short_video), "--aspects", "smell"]) == 2
     assert "unknown aspect" in capsys.readouterr().err.lower()
     assert main(["analyze", str(short_video), "--frames", "0"]) == 2
     assert "frames must be between" in capsys.readouterr().err
+    assert main(["analyze", str(short_video), "--json", "--format", "md"]) == 2
+    assert "pick one" in capsys.readouterr().err
+    assert main(["analyze", str(short_video), short_video.parent.as_posix(), "--format", "srt"])
+    assert "--format srt" in capsys.readouterr().err
 
 
-def test_model_load_failure_names_the_setting(
-    tmp_path: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["analyze", str(short_video), "--model", str(tmp_path / "nowhere")])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert "TIKTOK_ANALYZER_MODEL" in err
-    assert "Traceback" not in err
-
-
-def test_progress_bar_on_a_terminal(tiny_model_dir: Path, short_video: Path) -> None:
-    """On a terminal stderr shows a bar with frame counts; piped (above) it does not."""
+def test_progress_on_a_terminal(tmp_path: Path, tiny_model_dir: Path, clips: Path) -> None:
+    """On a terminal: a spinner while the model loads, then per-file and overall progress
+    with elapsed time and ETA; the report itself still goes to stdout, untouched."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [*CLI, "analyze", str(short_video), "--model", str(tiny_model_dir),
-         "--quantization", "fp32", "--frames", "4"],
-        stdout=subprocess.DEVNULL, stderr=terminal, env=env,
-    )  # fmt: skip
-    os.close(terminal)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO once the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert proc.wait(timeout=300) == 0
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    report = tmp_path / "report.txt"
+    with report.open("w") as stdout:
+        proc = subprocess.Popen(
+            [*CLI, "analyze", str(clips), *_model_args(tiny_model_dir, frames=4)],
+            stdout=stdout, stderr=terminal, env={**_env(), "TERM": "xterm"},
+        )  # fmt: skip
+        os.close(terminal)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO once the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=300) == 0
     os.close(controller)
-    text = seen.decode(errors="replace")
-    assert "[1/1] short_4s.mp4" in text
-    assert "4/4 frames" in text
+    screen = ANSI.sub("", seen.decode(errors="replace"))
+    assert f"loading model {tiny_model_dir}" in screen
+    assert "[1/2] clip.mp4" in screen and "[2/2] clip.mov" in screen
+    assert "4/4 frames" in screen and "videos" in screen
+    assert re.search(r"elapsed \d+:\d\d:\d\d", screen)
+    assert re.search(r"eta \d+:\d\d:\d\d", screen)
+    assert "random-weight test model" in screen  # the load warning, above the bars
+    text = report.read_text()
+    assert text.count("\n== ") + text.startswith("== ") == 2
+    assert "\x1b" not in text and "━" not in text
+
+
+def test_report_puts_warnings_first(real_result: AnalysisResult) -> None:
+    result = real_result.model_copy(deep=True)
+    result.warnings.append("only 3 of 4 frames could be decoded")
+    text = render_report("clip.mp4", result)
+    lines = text.splitlines()
+    assert lines[0] == "== clip.mp4"
+    assert lines[1].startswith("WARNING: random-weight test model")
+    assert lines[2] == "WARNING: only 3 of 4 frames could be decoded"
+    assert "summary:" in text and "aspects:" in text and "timings:" in text
+
+
+def test_markdown_keeps_tables_whole(real_result: AnalysisResult) -> None:
+    result = real_result.model_copy(deep=True)
+    result.frames[0].caption = "a | pipe\nand a newline"
+    markdown = render_markdown("my clip.mp4", result, images=["my clip/frame_000.jpg"])
+    (row,) = [r for r in markdown.splitlines() if "a \\| pipe and a newline" in r]
+    cells = re.split(r"(?<!\\)\|", row)[1:-1]  # split on the pipes that are not escaped
+    assert len(cells) == 2 + len(result.aspects) + 1
+    assert "![" in row and "(<my clip/frame_000.jpg>)" in row

@@ -1,0 +1,119 @@
+"""``tiktok-analyzer analyze``: every input checked, the model loaded once, each video analysed.
+
+A video that fails is reported (one line naming it) and the run goes on with the
+next; the exit code says the worst thing that happened: 2 for bad input, 1 for a
+model or analysis failure, 0 when every video gave a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analyzers.base import Analyzer
+from analyzers.errors import AnalyzerError, InputError
+from analyzers.options import AnalysisOptions
+from analyzers.pipeline import describe_prepared, prepare
+from analyzers.schema import AnalysisResult, ModelInfo
+from api.cli_inputs import expand_inputs
+from api.cli_output import ResultWriter, check_format
+from api.cli_progress import Display, make_display
+from api.settings import Settings
+
+log = logging.getLogger("tiktok_analyzer.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+#: the words a person (and the tests) look for in result.warnings
+TEST_MODEL_WARNING = (
+    "random-weight test model: its captions and answers are meaningless text; "
+    "point --model / TIKTOK_ANALYZER_MODEL at a real BLIP-2 for real descriptions"
+)
+
+
+def ensure_test_model_warning(result: AnalysisResult) -> None:
+    """A result from the test model says so in its warnings (once, if the pipeline did not)."""
+    if result.model.test_model and not any(
+        "random-weight test model" in w for w in result.warnings
+    ):
+        result.warnings.insert(0, TEST_MODEL_WARNING)
+
+
+def _exit_code_for(err: BaseException) -> int:
+    return EXIT_BAD_INPUT if isinstance(err, InputError) else EXIT_FAILED
+
+
+class AnalyzeRun:
+    """One ``analyze`` command: the inputs, the loaded analyzer, the writer and the display."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, fmt: str) -> None:
+        self.args = args
+        self.settings = settings
+        self.fmt = fmt
+        self.writer = ResultWriter(fmt, args.output_dir, sys.stdout, sys.stderr)
+        self.display: Display = make_display(enabled=fmt != "json", stream=sys.stderr)
+        self.exit_code = EXIT_OK
+
+    def _fail(self, label: str, err: AnalyzerError | None, code: str, message: str) -> None:
+        with self.display.paused():
+            self.writer.error(label, code, message)
+        self.exit_code = max(self.exit_code, _exit_code_for(err) if err else EXIT_BAD_INPUT)
+
+    def run(self, options: AnalysisOptions) -> int:
+        inputs = expand_inputs(self.args.videos)
+        check_format(self.fmt, len(inputs.videos), self.args.output_dir)
+        self.writer.prepare_output_dir()
+        with self.display:
+            for problem in inputs.problems:  # known now: say so before a long model load
+                self._fail(problem.argument, None, problem.code, problem.message)
+            if inputs.videos:
+                self._analyze_all(inputs.videos, options)
+        return self.exit_code
+
+    def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:
+        from analyzers.registry import create_analyzer  # the analyzer imports transformers
+
+        try:
+            with self.display.loading(self.settings.model):
+                analyzer = create_analyzer(self.settings.analyzer, self.settings.analyzer_config())
+                model_info = analyzer.load()
+        except AnalyzerError as err:
+            with self.display.paused():
+                print(f"error: {err.message}", file=sys.stderr)
+            if self.fmt == "json":  # keep one line per file, whatever happened
+                for video in videos:
+                    self.writer.error(str(video), err.code, err.message)
+            self.exit_code = max(self.exit_code, _exit_code_for(err))
+            return
+        for index, video in enumerate(videos, start=1):
+            self.display.start_file(index, len(videos), video.name)
+            try:
+                self._analyze_one(video, analyzer, model_info, options)
+            finally:
+                self.display.end_file()
+
+    def _analyze_one(
+        self, video: Path, analyzer: Analyzer, model_info: ModelInfo, options: AnalysisOptions
+    ) -> None:
+        try:
+            prepared = prepare(video, analyzer, options)
+            result = describe_prepared(prepared, analyzer, model_info, self.display.frames_done)
+        except AnalyzerError as err:
+            self._fail(str(video), err, err.code, err.message)
+            return
+        except Exception as err:  # a bug or a library failure: this file fails, the run goes on
+            log.debug("analysis of %s failed", video, exc_info=True)
+            failure = AnalyzerError(f"unexpected {type(err).__name__}: {err}")
+            self._fail(str(video), failure, "analysis_failed", failure.message)
+            return
+        ensure_test_model_warning(result)
+        keyframes = getattr(prepared, "keyframes", None)
+        try:
+            with self.display.paused():
+                self.writer.result(video, result, keyframes)
+        except OSError as err:
+            message = f"cannot write the result: {err.strerror or err}"
+            self._fail(str(video), AnalyzerError(message), "write_failed", message)

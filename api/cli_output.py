@@ -1,0 +1,158 @@
+"""Where the CLI's results go: stdout in the chosen format, and files under ``--output-dir``.
+
+stdout, per video:
+    text   the readable report (the default)
+    json   one line ``{"file": ..., "result": {...}}`` or ``{"file": ..., "error": {...}}``
+    md     the Markdown report          srt / vtt   timed subtitles
+With ``--output-dir DIR`` each video also gets ``DIR/<name>.json`` (the result),
+its keyframes as ``DIR/<name>/frame_NNN.jpg`` (``frames[].image`` names them,
+relative to DIR) and, for md/srt/vtt, ``DIR/<name>.<format>`` instead of stdout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from analyzers.errors import InvalidOptionError
+from analyzers.schema import AnalysisResult
+from api.report import render_markdown, render_report
+
+FORMATS = ("text", "json", "md", "srt", "vtt")
+#: formats that are whole documents: written to a file under --output-dir, not printed
+DOCUMENT_FORMATS = ("md", "srt", "vtt")
+
+
+def exports_available() -> bool:
+    """Whether analyzers.exports (the shared SRT/WebVTT/Markdown exporters) is installed."""
+    return importlib.util.find_spec("analyzers.exports") is not None
+
+
+def check_format(fmt: str, video_count: int, output_dir: Path | None) -> None:
+    """Refuse, before any work, a format that cannot be produced for these inputs."""
+    if fmt in ("srt", "vtt") and not exports_available():
+        raise InvalidOptionError(f"--format {fmt} is not available in this version (no exporter)")
+    if fmt in ("srt", "vtt") and video_count > 1 and output_dir is None:
+        raise InvalidOptionError(
+            f"--format {fmt} prints the subtitles of one video; for several, add --output-dir DIR"
+        )
+
+
+def render_document(
+    fmt: str, path: Path, result: AnalysisResult, data: dict[str, Any], images: Sequence[str]
+) -> str:
+    """One video's result as a document in ``fmt`` (md, srt, vtt or json)."""
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    if fmt == "md":
+        return render_markdown(path, result, images)
+    from analyzers import exports  # type: ignore[attr-defined]  # checked by check_format
+
+    text: str = exports.render(result, fmt)
+    return text
+
+
+class ResultWriter:
+    """Prints each video's outcome and writes its files; one instance per run."""
+
+    def __init__(self, fmt: str, output_dir: Path | None, out: TextIO, err: TextIO) -> None:
+        self.fmt = fmt
+        self.output_dir = output_dir
+        self.out = out
+        self.err = err
+        self._used_names: set[str] = set()
+
+    def prepare_output_dir(self) -> None:
+        """Create --output-dir up front, so a bad path fails before the model loads."""
+        if self.output_dir is None:
+            return
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InvalidOptionError(
+                f"cannot create the output folder {self.output_dir}: {err.strerror or err}"
+            ) from None
+
+    def _name_for(self, video: Path) -> str:
+        """A file name stem unique in this run: clip, clip-2, ... for same-named videos."""
+        stem, n = video.stem or "video", 1
+        name = stem
+        while name.lower() in self._used_names:
+            n += 1
+            name = f"{stem}-{n}"
+        self._used_names.add(name.lower())
+        return name
+
+    def _write_keyframes(self, name: str, keyframes: Sequence[bytes]) -> list[str]:
+        """Write the JPEGs; returns their paths relative to the output folder."""
+        assert self.output_dir is not None
+        folder = self.output_dir / name
+        folder.mkdir(exist_ok=True)
+        images = []
+        for index, jpeg in enumerate(keyframes):
+            relative = f"{name}/frame_{index:03d}.jpg"
+            (self.output_dir / relative).write_bytes(jpeg)
+            images.append(relative)
+        return images
+
+    def result(
+        self, video: Path, result: AnalysisResult, keyframes: Sequence[bytes] | None = None
+    ) -> None:
+        """Write the files for one analysed video, then print it in the chosen format."""
+        images: list[str] = []
+        written: list[Path] = []
+        name = self._name_for(video) if self.output_dir is not None else ""
+        if self.output_dir is not None and keyframes:
+            try:
+                images = self._write_keyframes(name, keyframes)
+            except OSError as err:  # a full disk costs the pictures, not the analysis
+                result.warnings.append(f"keyframes were not written: {err.strerror or err}")
+        for frame, image in zip(result.frames, images, strict=False):
+            frame.image = image  # relative to the output folder, where the JSON is
+        data = result.model_dump(mode="json")
+        if self.output_dir is not None:
+            written.append(self.output_dir / f"{name}.json")
+            written[-1].write_text(json.dumps(data, indent=2) + "\n")
+            if self.fmt in DOCUMENT_FORMATS:
+                written.append(self.output_dir / f"{name}.{self.fmt}")
+                written[-1].write_text(render_document(self.fmt, video, result, data, images))
+        self._print(video, result, data, images, written)
+
+    def _print(
+        self,
+        video: Path,
+        result: AnalysisResult,
+        data: dict[str, Any],
+        images: Sequence[str],
+        written: Sequence[Path],
+    ) -> None:
+        if self.fmt == "json":
+            line: dict[str, Any] = {"file": str(video), "result": data}
+            if written:
+                line["output"] = str(written[0])
+            self.out.write(json.dumps(line) + "\n")
+        elif self.fmt == "text":
+            self.out.write(render_report(video, result, images) + "\n")
+        elif not written:
+            self.out.write(render_document(self.fmt, video, result, data, images))
+        if written and self.fmt != "json":
+            files = ", ".join(str(p) for p in written)
+            if images:
+                files += f" and {len(images)} keyframes in {written[0].with_suffix('')}/"
+            self.err.write(f"wrote {files}\n")
+        self.out.flush()
+
+    def error(self, label: str, code: str, message: str) -> None:
+        """One line on stderr naming the file once; with --json, its line on stdout too."""
+        prefix = f"{label}: "
+        # Some messages already start with the file; never print it twice.
+        text = message[len(prefix) :] if message.startswith(prefix) else message
+        self.err.write(f"error: {label}: {text}\n")
+        self.err.flush()
+        if self.fmt == "json":
+            self.out.write(json.dumps({"file": label, "error": {"code": code, "message": text}}))
+            self.out.write("\n")
+            self.out.flush()
