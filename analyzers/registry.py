@@ -15,6 +15,7 @@ from analyzers.errors import InvalidOptionError
 #: name -> "module:Class"; add a line here to make an analyzer available by setting
 ANALYZERS: dict[str, str] = {
     "blip2": "analyzers.blip2:Blip2Analyzer",
+    "video-llm": "analyzers.video_llm.analyzer:VideoLLMAnalyzer",
 }
 
 

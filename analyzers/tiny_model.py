@@ -200,6 +200,9 @@ def is_test_model(model_dir: Path) -> bool:
 #: ``make-test-model --kind KIND`` -> "module:function(out_dir) -> Path"; one line per model family
 TEST_MODEL_KINDS: dict[str, str] = {
     "blip2": "analyzers.tiny_model:make_test_model",
+    "qwen2-vl": "analyzers.tiny_video_models:make_qwen2_vl",
+    "llava-onevision": "analyzers.tiny_video_models:make_llava_onevision",
+    "llava": "analyzers.tiny_video_models:make_llava",
 }
 
 

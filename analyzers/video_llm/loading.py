@@ -1,0 +1,146 @@
+"""Loading a video LLM through AutoModelForImageTextToText, with BLIP-2's settings and errors."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from analyzers.base import AnalyzerConfig
+from analyzers.blip2_loading import (
+    _first_line,
+    _from_pretrained_kwargs,
+    _looks_like_path,
+    _require_hub_reachable,
+    resolve_device,
+)
+from analyzers.errors import ModelLoadError
+from analyzers.tiny_model import is_test_model
+from analyzers.video_llm.families import Family, family_for
+
+logger = logging.getLogger(__name__)
+
+MODEL_HINT = (
+    "set TIKTOK_ANALYZER_MODEL (or --model) to a local Qwen2-VL, Qwen2.5-VL, LLaVA-OneVision "
+    "or LLaVA directory or a hub id"
+)
+
+
+@dataclass(frozen=True)
+class LoadedVideoLLM:
+    """Everything the analyzer needs, read once at load time."""
+
+    model: Any
+    tokenizer: Any
+    image_processor: Any
+    chat_template: str
+    family: Family
+    device: str
+    compute_dtype: torch.dtype
+    test_model: bool
+
+
+@dataclass(frozen=True)
+class _Parts:
+    tokenizer: Any
+    image_processor: Any
+    chat_template: str
+
+
+def _processor_parts(source: str, cache_only: bool) -> _Parts:
+    """Tokenizer, image processor and chat template; without AutoProcessor when it cannot build.
+
+    Qwen2-VL's and LLaVA-OneVision's processors insist on their video processor, which needs
+    torchvision (not installable beside the pinned CPU torch). Only the parts are needed: the
+    frames go through the image processor's PIL path.
+    """
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    try:
+        processor = AutoProcessor.from_pretrained(source, local_files_only=cache_only)
+        tokenizer, image_processor = processor.tokenizer, processor.image_processor
+        template = getattr(processor, "chat_template", None) or tokenizer.chat_template
+    except ImportError as exc:
+        logger.info("no full processor (%s); using the tokenizer and image processor", exc)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
+        image_processor = AutoImageProcessor.from_pretrained(source, local_files_only=cache_only)
+        template = tokenizer.chat_template
+    if not template:
+        raise ModelLoadError(f"model {source!r} has no chat template; {MODEL_HINT}")
+    return _Parts(tokenizer, image_processor, str(template))
+
+
+def _from_pretrained(source: str, kwargs: dict[str, Any], cache_only: bool) -> tuple[_Parts, Any]:
+    from transformers import AutoModelForImageTextToText
+
+    parts = _processor_parts(source, cache_only)
+    model = AutoModelForImageTextToText.from_pretrained(
+        source, local_files_only=cache_only, **kwargs
+    )
+    return parts, model.eval()
+
+
+def _load_pretrained(
+    source: str, kwargs: dict[str, Any], local: bool, config: AnalyzerConfig
+) -> tuple[_Parts, Any]:
+    try:
+        try:
+            # The hub cache first, as for BLIP-2: no minutes of retries when the hub is away.
+            return _from_pretrained(source, kwargs, cache_only=True)
+        except OSError:
+            if local:
+                raise
+        try:
+            _require_hub_reachable(config)
+        except ModelLoadError as exc:
+            raise ModelLoadError(
+                f"cannot download video LLM {config.model!r}: the hub is unreachable "
+                f"({exc.__cause__}) and the model is not in the local cache; download it on a "
+                f"connected machine, or {MODEL_HINT}"
+            ) from exc
+        return _from_pretrained(source, kwargs, cache_only=False)
+    except OSError as exc:
+        where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
+        hint = MODEL_HINT if local else f"download it on a connected machine, or {MODEL_HINT}"
+        raise ModelLoadError(
+            f"cannot load video LLM {config.model!r} from {where}: {_first_line(exc)}; {hint}"
+        ) from exc
+    except (ValueError, RuntimeError, ImportError, KeyError, TypeError) as exc:
+        raise ModelLoadError(
+            f"cannot load video LLM {config.model!r} with quantization {config.quantization} on "
+            f"{kwargs['device_map']['']}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
+            "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
+        ) from exc
+
+
+def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
+    """Load the model and its processor parts, or raise ModelLoadError naming the setting."""
+    path = Path(config.model).expanduser()
+    local = path.is_dir()
+    if not local and (path.exists() or _looks_like_path(config.model)):
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise ModelLoadError(
+            f"model directory {config.model!r} ({path.resolve()}) {what}; {MODEL_HINT}"
+        )
+    device = resolve_device(config.device)
+    kwargs, dtype = _from_pretrained_kwargs(config, device, llm_int8_threshold=6.0)
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    source = str(path) if local else config.model
+    parts, model = _load_pretrained(source, kwargs, local, config)
+    family = family_for(model.config, config.model)
+    return LoadedVideoLLM(
+        model=model,
+        tokenizer=parts.tokenizer,
+        image_processor=parts.image_processor,
+        chat_template=parts.chat_template,
+        family=family,
+        device=device,
+        compute_dtype=dtype,
+        test_model=local and is_test_model(path),
+    )
