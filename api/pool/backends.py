@@ -21,7 +21,7 @@ def make_launcher(
     """The launcher for settings.backend; Ray is imported only when asked for."""
     if settings.backend == "ray":
         try:
-            from api.pool.ray.launcher import RayLauncher
+            from api.pool.ray_backend.launcher import RayLauncher
         except ImportError as exc:
             raise BackendUnavailable(
                 f"TIKTOK_ANALYZER_BACKEND=ray needs Ray: pip install 'tiktok-analyzer[ray]' ({exc})"

@@ -91,12 +91,15 @@ class Worker:
     def deliver(self, message: ToWorker) -> None:
         """Called by the transport for each message from the front."""
         if isinstance(message, RunJob):
-            self._jobs.put(message.job)
+            self.deliver_job(message.job)
         elif isinstance(message, ReleaseMemory):
             self.release_requested.set()
         elif isinstance(message, Stop):
             self.stopping.set()
             self._jobs.put(None)
+
+    def deliver_job(self, job: Job) -> None:
+        self._jobs.put(job)
 
     # --- life ----------------------------------------------------------------------
     def run(self, node: str | None = None) -> int:

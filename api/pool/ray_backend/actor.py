@@ -1,0 +1,82 @@
+"""The worker as a Ray actor: the same Worker as the local backend, polled instead of piped.
+
+The actor is threaded (max_concurrency > 1): the Worker runs the model in its own
+thread, so ``poll`` answers while a long model call runs, and a poll that stops
+answering means the actor's process is frozen (the supervisor's heartbeat timeout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from api.jobs.record import Job
+from api.pool.local.process import select_device
+from api.pool.protocol import JobDone, JobFailed, ToFront, ToWorker
+from api.pool.worker import Worker
+from api.settings import Settings
+
+
+class WorkerActor:
+    """Holds one analyzer, loaded once; wrapped with ray.remote by the launcher."""
+
+    def __init__(self, settings: Settings, worker_id: int, device: str, cpu_threads: int) -> None:
+        import ray
+
+        self._outbox: deque[ToFront] = deque()
+        self._spool = Path(tempfile.mkdtemp(prefix="tiktok-analyzer-ray-"))
+        self._videos: dict[str, Path] = {}
+        self.exit_code: int | None = None
+        node = ray.get_runtime_context().get_node_id()
+        device = select_device(device, cpu_threads)
+        self.worker = Worker(settings, worker_id, device, self._send)
+        # Loading takes seconds to minutes: the constructor returns at once, polls report it.
+        threading.Thread(target=self._run, args=(node,), name="worker", daemon=True).start()
+
+    def _run(self, node: str) -> None:
+        self.exit_code = self.worker.run(node=node)
+
+    def _send(self, message: ToFront) -> None:
+        if isinstance(message, (JobDone, JobFailed)):
+            path = self._videos.pop(message.job_id, None)
+            if path is not None:
+                path.unlink(missing_ok=True)
+        self._outbox.append(message)
+
+    def run_job(self, job: Job, video: bytes) -> None:
+        """The video arrives through the object store: this node may not see the front's disk."""
+        path = self._spool / job.id
+        path.write_bytes(video)
+        self._videos[job.id] = path
+        self.worker.deliver_job(dataclasses.replace(job, upload=path))
+
+    def deliver(self, message: ToWorker) -> None:
+        self.worker.deliver(message)
+
+    def poll(self) -> tuple[list[ToFront], bool]:
+        """What the worker said since the last poll, a fresh heartbeat, and whether it ended."""
+        exited = self.exit_code is not None
+        messages: list[ToFront] = []
+        while self._outbox:
+            messages.append(self._outbox.popleft())
+        messages.append(self.worker.heartbeat())
+        return messages, exited
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def __del__(self) -> None:
+        for path in list(self._videos.values()):
+            path.unlink(missing_ok=True)
+
+
+def actor_class(**options: Any) -> Any:
+    """WorkerActor as a Ray actor class with the given placement options."""
+    import ray
+
+    return ray.remote(**options)(WorkerActor)

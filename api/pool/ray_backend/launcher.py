@@ -1,0 +1,138 @@
+"""Ray backend: connects to (or starts) Ray and places one WorkerActor per slot.
+
+Ray Core actors under our own supervisor, not Ray Serve: the supervisor already
+owns the durable queue, back-pressure (503 + Retry-After), per-job timeouts and
+the rule that a crash is charged only to its cause; Serve would add a second
+queue and replica restarts whose retries we could not attribute. Autoscaling
+is the cluster's (KubeRay adds nodes; more workers = TIKTOK_ANALYZER_WORKERS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayError
+
+from api.pool.devices import cpu_threads_per_worker
+from api.pool.handle import WorkerGone, WorkerHandle, WorkerLauncher
+from api.pool.protocol import RunJob, ToFront, ToWorker
+from api.pool.ray_backend.actor import actor_class
+from api.settings import Settings
+
+log = logging.getLogger("api.pool.ray")
+
+#: object store of a private Ray (RAY_ADDRESS=local); big videos spill to disk beyond it
+LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
+
+
+class RayHandle(WorkerHandle):
+    """The supervisor's end of one actor: calls out, one poll in flight at a time."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+        self._poll: Any = None
+        self._calls: list[Any] = []  # run_job/deliver calls whose errors must not pass unseen
+
+    def send(self, message: ToWorker) -> bool:
+        try:
+            if isinstance(message, RunJob):
+                video = ray.put(message.job.upload.read_bytes())
+                self._calls.append(self.actor.run_job.remote(message.job, video))
+            else:
+                self._calls.append(self.actor.deliver.remote(message))
+            return True
+        except (RayError, OSError):
+            return False
+
+    def receive(self) -> list[ToFront]:
+        if self._poll is None:
+            self._poll = self.actor.poll.remote()
+        ready, _ = ray.wait([self._poll], timeout=0)
+        self._calls = [c for c in self._calls if not ray.wait([c], timeout=0)[0]]
+        if not ready:
+            return []  # still thinking; a poll that never returns ends as a missed heartbeat
+        try:
+            messages, exited = ray.get(self._poll)
+        except RayError:
+            raise WorkerGone() from None  # the actor or its node died
+        self._poll = None
+        if exited:
+            raise WorkerGone(messages)
+        return list(messages)
+
+    def stop(self, grace_s: float) -> list[ToFront]:
+        messages: list[ToFront] = []
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                batch, exited = ray.get(self.actor.poll.remote(), timeout=0.5)
+            except (GetTimeoutError, RayError):
+                break
+            messages.extend(batch)
+            if exited:
+                break
+            time.sleep(0.1)
+        self.kill()
+        return messages
+
+    def kill(self) -> None:
+        with contextlib.suppress(RayError):  # already gone
+            ray.kill(self.actor, no_restart=True)
+
+
+class RayLauncher(WorkerLauncher):
+    backend = "ray"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._started_ray = settings.ray_address == "local"
+        if self._started_ray:
+            # A private Ray for trying it: loopback only, stopped with the service.
+            ray.init(
+                address="local",
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                configure_logging=False,
+                namespace="tiktok-analyzer",
+            )
+        else:
+            ray.init(
+                address=settings.ray_address,
+                configure_logging=False,
+                namespace="tiktok-analyzer",
+            )
+        self.gpus = self._gpus_per_worker()
+        self.cpu_threads = cpu_threads_per_worker(settings.workers)
+        log.info(
+            "ray %s: %s, %g GPU(s) per worker",
+            settings.ray_address,
+            ray.cluster_resources(),
+            self.gpus,
+        )
+
+    def _gpus_per_worker(self) -> float:
+        if self.settings.gpus_per_worker >= 0:
+            return self.settings.gpus_per_worker
+        return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+    def launch(self, slot_id: int, device: str) -> WorkerHandle:
+        actor_device = "cuda:0" if self.gpus > 0 else "cpu"
+        cls = actor_class(
+            num_cpus=1,
+            num_gpus=self.gpus,
+            max_concurrency=4,  # poll answers while the model runs
+            max_restarts=0,  # the supervisor replaces actors, charging crashes to their cause
+            name=f"tiktok-analyzer-worker-{slot_id}-{time.time_ns()}",
+        )
+        actor = cls.remote(self.settings, slot_id, actor_device, self.cpu_threads)
+        return RayHandle(actor)
+
+    def close(self) -> None:
+        # Stops the raylet and GCS this process started (RAY_ADDRESS=local); a shared
+        # cluster only loses this driver and its actors.
+        ray.shutdown()
