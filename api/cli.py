@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from api import __version__
 from api.cli_analyze import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, AnalyzeRun
 from api.cli_output import FORMATS
 from api.settings import Settings, load_settings
+
+#: 128 + the signal number, as a shell reports a process the signal ended
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +193,7 @@ COMMANDS = {"analyze": cmd_analyze, "serve": cmd_serve, "make-test-model": cmd_m
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
+    level = logging.INFO if getattr(args, "verbose", False) else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
@@ -204,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`... --json | head -1`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

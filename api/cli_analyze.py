@@ -105,7 +105,7 @@ class AnalyzeRun:
             self._fail(str(video), err, err.code, err.message)
             return
         except Exception as err:  # a bug or a library failure: this file fails, the run goes on
-            log.debug("analysis of %s failed", video, exc_info=True)
+            log.info("analysis of %s failed", video, exc_info=True)  # shown with -v
             failure = AnalyzerError(f"unexpected {type(err).__name__}: {err}")
             self._fail(str(video), failure, "analysis_failed", failure.message)
             return
@@ -114,6 +114,8 @@ class AnalyzeRun:
         try:
             with self.display.paused():
                 self.writer.result(video, result, keyframes)
-        except OSError as err:
+        except BrokenPipeError:
+            raise  # stdout's reader left: main stops the run
+        except OSError as err:  # the output folder: full, read-only ...
             message = f"cannot write the result: {err.strerror or err}"
             self._fail(str(video), AnalyzerError(message), "write_failed", message)

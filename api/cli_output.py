@@ -86,20 +86,23 @@ class ResultWriter:
         self._used_names.add(name.lower())
         return name
 
-    def _write_keyframes(self, name: str, keyframes: Sequence[bytes]) -> list[str]:
-        """Write the JPEGs; returns their paths relative to the output folder."""
+    def _write_keyframes(self, name: str, keyframes: Sequence[bytes | None]) -> list[str]:
+        """Write the JPEGs; their paths relative to the output folder ("" where there is none)."""
         assert self.output_dir is not None
-        folder = self.output_dir / name
-        folder.mkdir(exist_ok=True)
+        (self.output_dir / name).mkdir(exist_ok=True)
         images = []
         for index, jpeg in enumerate(keyframes):
-            relative = f"{name}/frame_{index:03d}.jpg"
-            (self.output_dir / relative).write_bytes(jpeg)
+            relative = f"{name}/frame_{index:03d}.jpg" if jpeg is not None else ""
+            if jpeg is not None:
+                (self.output_dir / relative).write_bytes(jpeg)
             images.append(relative)
         return images
 
     def result(
-        self, video: Path, result: AnalysisResult, keyframes: Sequence[bytes] | None = None
+        self,
+        video: Path,
+        result: AnalysisResult,
+        keyframes: Sequence[bytes | None] | None = None,
     ) -> None:
         """Write the files for one analysed video, then print it in the chosen format."""
         images: list[str] = []
@@ -109,9 +112,11 @@ class ResultWriter:
             try:
                 images = self._write_keyframes(name, keyframes)
             except OSError as err:  # a full disk costs the pictures, not the analysis
+                images = []
                 result.warnings.append(f"keyframes were not written: {err.strerror or err}")
         for frame, image in zip(result.frames, images, strict=False):
-            frame.image = image  # relative to the output folder, where the JSON is
+            if image:
+                frame.image = image  # relative to the output folder, where the JSON is
         data = result.model_dump(mode="json")
         if self.output_dir is not None:
             written.append(self.output_dir / f"{name}.json")
@@ -140,8 +145,9 @@ class ResultWriter:
             self.out.write(render_document(self.fmt, video, result, data, images))
         if written and self.fmt != "json":
             files = ", ".join(str(p) for p in written)
-            if images:
-                files += f" and {len(images)} keyframes in {written[0].with_suffix('')}/"
+            if any(images):
+                count = sum(1 for image in images if image)
+                files += f" and {count} keyframes in {written[0].with_suffix('')}/"
             self.err.write(f"wrote {files}\n")
         self.out.flush()
 

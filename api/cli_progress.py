@@ -80,6 +80,7 @@ class RichDisplay:
             Task,
             TextColumn,
         )
+        from rich.table import Column
         from rich.text import Text
 
         class Times(ProgressColumn):
@@ -96,9 +97,10 @@ class RichDisplay:
         self.console: Console = Console(file=stream)
         self.progress: Progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", table_column=Column(min_width=24)),
             BarColumn(bar_width=30),
-            TextColumn("{task.fields[count]}"),
+            # Fixed widths: the columns do not jump as the counts grow.
+            TextColumn("{task.fields[count]}", table_column=Column(min_width=13)),
             Times(),
             console=self.console,
             transient=True,

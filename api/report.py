@@ -88,8 +88,9 @@ def render_report(
     lines += ["", "aspects:"]
     lines += [f"  {name}: {_answers_text(answers)}" for name, answers in result.aspects.items()]
     lines += ["", "frames:"]
+    shown = list(images or ())
     for index, frame in enumerate(result.frames):
-        image = f"  [{images[index]}]" if images and index < len(images) else ""
+        image = f"  [{shown[index]}]" if index < len(shown) and shown[index] else ""
         lines.append(f"  {frame.timestamp_s:7.2f}s  {frame.caption}{image}")
         for name, answer in frame.aspects.items():
             lines.append(f"             {name}: {answer}")

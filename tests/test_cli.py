@@ -3,6 +3,7 @@ the tiny BLIP-2, generated videos, real exit codes, a real pseudo-terminal."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import pytest
 from analyzers.prompts import DEFAULT_ASPECTS
 from analyzers.schema import AnalysisResult
 from api.cli import main
+from api.cli_output import ResultWriter
 from api.report import render_markdown, render_report
 from tests.media import (
     make_audio_only,
@@ -304,3 +306,38 @@ def test_markdown_keeps_tables_whole(real_result: AnalysisResult) -> None:
     cells = re.split(r"(?<!\\)\|", row)[1:-1]  # split on the pipes that are not escaped
     assert len(cells) == 2 + len(result.aspects) + 1
     assert "![" in row and "(<my clip/frame_000.jpg>)" in row
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (36, 64), (200, 30, 30)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_keyframes_written_beside_the_result(tmp_path: Path, real_result: AnalysisResult) -> None:
+    """Each keyframe becomes DIR/<name>/frame_NNN.jpg and frames[].image names it."""
+    out, err = io.StringIO(), io.StringIO()
+    writer = ResultWriter("json", tmp_path, out, err)
+    result = real_result.model_copy(deep=True)
+    keyframes = [_jpeg(), None, _jpeg()]  # the middle one could not be encoded
+    writer.result(Path("clips/clip.mp4"), result, keyframes)
+    on_disk = json.loads((tmp_path / "clip.json").read_text())
+    images = [frame["image"] for frame in on_disk["frames"]]
+    assert images[0] == "clip/frame_000.jpg" and images[2] == "clip/frame_002.jpg"
+    assert images[1] != "clip/frame_001.jpg" and not (tmp_path / "clip/frame_001.jpg").exists()
+    assert (tmp_path / images[0]).read_bytes() == keyframes[0]
+    assert _json_lines(out.getvalue())[0]["result"] == on_disk
+
+
+def test_keyframes_that_cannot_be_written_are_a_warning(
+    tmp_path: Path, real_result: AnalysisResult
+) -> None:
+    (tmp_path / "clip").write_text("a file where the keyframe folder would go")
+    writer = ResultWriter("text", tmp_path, io.StringIO(), io.StringIO())
+    writer.result(Path("clip.mp4"), real_result.model_copy(deep=True), [_jpeg()])
+    on_disk = json.loads((tmp_path / "clip.json").read_text())
+    assert any(w.startswith("keyframes were not written") for w in on_disk["warnings"])
