@@ -1,0 +1,33 @@
+"""A real two-node Ray cluster on this machine, started once per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tests.api.serverproc import REPO
+
+
+@contextmanager
+def two_node_cluster() -> Iterator[Any]:
+    """Head and one more node, one CPU each, on loopback; shut down after the block."""
+    from ray.cluster_utils import Cluster
+
+    # Actors import our code from this checkout, whatever the venv's editable install says.
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(REPO)
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"},
+    )
+    try:
+        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        yield cluster
+    finally:
+        cluster.shutdown()
+        if previous is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = previous
