@@ -44,9 +44,9 @@ class FrameDescription(BaseModel):
     timestamp_s: float
     caption: str
     aspects: dict[str, str] = Field(default_factory=dict)
-    shot: int | None = Field(None, description="index of the shot the frame belongs to")
+    shot: int | None = Field(default=None, description="index of the shot the frame belongs to")
     image: str | None = Field(
-        None, description="where the frame's keyframe JPEG is: a URL, a file, or its index"
+        default=None, description="where the frame's keyframe JPEG is: a URL, a file, or its index"
     )
 
 
@@ -111,10 +111,13 @@ class AnalysisResult(BaseModel):
     summary: str
     timings: Timings
     warnings: list[str] = Field(default_factory=list)
-    shots: list[Shot] | None = Field(None, description="null when shot detection did not run")
+    shots: list[Shot] | None = Field(
+        default=None, description="null when shot detection did not run"
+    )
     text_overlays: list[TextOverlay] | None = Field(
-        None, description="on-screen text (OCR); null when OCR did not run"
+        default=None, description="on-screen text (OCR); null when OCR did not run"
     )
     transcript: Transcript | None = Field(
-        None, description="speech; null without audio, without speech, or when ASR did not run"
+        default=None,
+        description="speech; null without audio, without speech, or when ASR did not run",
     )
