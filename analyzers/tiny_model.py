@@ -203,6 +203,7 @@ TEST_MODEL_KINDS: dict[str, str] = {
     "qwen2-vl": "analyzers.tiny_video_models:make_qwen2_vl",
     "llava-onevision": "analyzers.tiny_video_models:make_llava_onevision",
     "llava": "analyzers.tiny_video_models:make_llava",
+    "whisper": "analyzers.tiny_whisper:make_tiny_whisper",
 }
 
 
