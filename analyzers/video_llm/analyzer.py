@@ -35,13 +35,7 @@ from analyzers.video_llm.generation import (
     visual_sequence,
 )
 from analyzers.video_llm.loading import LoadedVideoLLM, load_video_llm
-from analyzers.video_llm.parsing import (
-    TimedText,
-    frame_captions,
-    read_answer,
-    summary_text,
-    to_aspect_answers,
-)
+from analyzers.video_llm.parsing import video_description
 from analyzers.video_llm.prompting import DESCRIPTION_PROMPT, aspect_prompt, time_instruction
 
 logger = logging.getLogger(__name__)
@@ -137,7 +131,7 @@ class VideoLLMAnalyzer(Analyzer):
         if len(timestamps) != prepared.frames:
             raise AnalysisError(f"{len(timestamps)} timestamps for {prepared.frames} frames")
         try:
-            texts = self._generate(prepared, tuple(aspects), timestamps, duration_s, progress)
+            texts = self.generate_texts(prepared, tuple(aspects), timestamps, duration_s, progress)
         except AnalyzerError:
             raise
         except MemoryError as exc:
@@ -152,7 +146,8 @@ class VideoLLMAnalyzer(Analyzer):
                 else ""
             )
             raise AnalysisError(f"the video LLM failed: {exc}{hint}") from exc
-        return self._to_description(texts, tuple(aspects), timestamps, duration_s)
+        warnings = [TEST_MODEL_WARNING] if self.loaded.test_model else []
+        return video_description(texts, tuple(aspects), timestamps, duration_s, warnings)
 
     def describe(
         self,
@@ -181,13 +176,13 @@ class VideoLLMAnalyzer(Analyzer):
         if self._loaded is not None and self._loaded.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-    def _generate(
+    def generate_texts(
         self,
         prepared: VideoInput,
-        aspects: tuple[str, ...],
+        aspects: Sequence[str],
         timestamps: Sequence[float],
         duration_s: float,
-        progress: ProgressCallback | None,
+        progress: ProgressCallback | None = None,
     ) -> list[str]:
         """Raw decoded text: the description first, then one answer per aspect."""
         loaded = self.loaded
@@ -238,24 +233,3 @@ class VideoLLMAnalyzer(Analyzer):
             )
         decode = loaded.tokenizer.decode
         return [decode(ids, skip_special_tokens=True) for ids in tokens]
-
-    def _to_description(
-        self,
-        texts: list[str],
-        aspects: tuple[str, ...],
-        timestamps: Sequence[float],
-        duration_s: float,
-    ) -> VideoDescription:
-        description = read_answer(texts[0], duration_s)
-        pieces: dict[str, list[TimedText]] = {
-            name: read_answer(text, duration_s)
-            for name, text in zip(aspects, texts[1:], strict=True)
-        }
-        answers = {name: to_aspect_answers(p, timestamps) for name, p in pieces.items()}
-        warnings = [TEST_MODEL_WARNING] if self.loaded.test_model else []
-        return VideoDescription(
-            summary=summary_text(description, answers, duration_s),
-            aspects=answers,
-            frames=frame_captions(timestamps, description, pieces, duration_s),
-            warnings=warnings,
-        )

@@ -81,13 +81,19 @@ def visual_sequence(video: EncodedVideo) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
-def prompt_ids(loaded: LoadedVideoLLM, frames: int, instruction: str, question: str) -> list[int]:
-    """The chat-templated prompt, tokenized as the processor would, one placeholder per frame."""
+def prompt_text(loaded: LoadedVideoLLM, frames: int, instruction: str, question: str) -> str:
+    """The chat-templated prompt, one placeholder per frame (one for a whole video)."""
     messages = chat_messages(loaded.family.visual_content(frames), instruction, question)
-    text = loaded.tokenizer.apply_chat_template(
-        messages, chat_template=loaded.chat_template, tokenize=False, add_generation_prompt=True
+    return str(
+        loaded.tokenizer.apply_chat_template(
+            messages, chat_template=loaded.chat_template, tokenize=False, add_generation_prompt=True
+        )
     )
-    return list(loaded.tokenizer(text)["input_ids"])
+
+
+def prompt_ids(loaded: LoadedVideoLLM, frames: int, instruction: str, question: str) -> list[int]:
+    """prompt_text tokenized as the processor does it (special tokens such as BOS included)."""
+    return list(loaded.tokenizer(prompt_text(loaded, frames, instruction, question))["input_ids"])
 
 
 @dataclass(frozen=True)

@@ -73,23 +73,27 @@ def _processor_parts(source: str, cache_only: bool) -> _Parts:
     return _Parts(tokenizer, image_processor, str(template))
 
 
-def _from_pretrained(source: str, kwargs: dict[str, Any], cache_only: bool) -> tuple[_Parts, Any]:
-    from transformers import AutoModelForImageTextToText
+def _from_pretrained(
+    source: str, kwargs: dict[str, Any], cache_only: bool, name: str
+) -> tuple[_Parts, Any, Family]:
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
+    # The family first: a model of another kind is refused before its weights are read.
+    family = family_for(AutoConfig.from_pretrained(source, local_files_only=cache_only), name)
     parts = _processor_parts(source, cache_only)
     model = AutoModelForImageTextToText.from_pretrained(
         source, local_files_only=cache_only, **kwargs
     )
-    return parts, model.eval()
+    return parts, model.eval(), family
 
 
 def _load_pretrained(
     source: str, kwargs: dict[str, Any], local: bool, config: AnalyzerConfig
-) -> tuple[_Parts, Any]:
+) -> tuple[_Parts, Any, Family]:
     try:
         try:
             # The hub cache first, as for BLIP-2: no minutes of retries when the hub is away.
-            return _from_pretrained(source, kwargs, cache_only=True)
+            return _from_pretrained(source, kwargs, True, config.model)
         except OSError:
             if local:
                 raise
@@ -101,7 +105,7 @@ def _load_pretrained(
                 f"({exc.__cause__}) and the model is not in the local cache; download it on a "
                 f"connected machine, or {MODEL_HINT}"
             ) from exc
-        return _from_pretrained(source, kwargs, cache_only=False)
+        return _from_pretrained(source, kwargs, False, config.model)
     except OSError as exc:
         where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
         hint = MODEL_HINT if local else f"download it on a connected machine, or {MODEL_HINT}"
@@ -132,8 +136,7 @@ def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
 
     hf_logging.disable_progress_bar()
     source = str(path) if local else config.model
-    parts, model = _load_pretrained(source, kwargs, local, config)
-    family = family_for(model.config, config.model)
+    parts, model, family = _load_pretrained(source, kwargs, local, config)
     return LoadedVideoLLM(
         model=model,
         tokenizer=parts.tokenizer,

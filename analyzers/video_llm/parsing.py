@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analyzers.answers import clean_answer, normalize_answer
-from analyzers.base import FrameCaption
+from analyzers.base import FrameCaption, VideoDescription
 from analyzers.prompts import ASPECT_LABELS
 from analyzers.schema import EMPTY_ANSWER, AspectAnswer
 
@@ -135,3 +135,27 @@ def summary_text(
 def _sentence(text: str) -> str:
     text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def video_description(
+    texts: Sequence[str],
+    aspects: Sequence[str],
+    timestamps: Sequence[float],
+    duration_s: float,
+    warnings: Sequence[str] = (),
+) -> VideoDescription:
+    """The result's parts from the raw texts: description first, then one answer per aspect."""
+    description = read_answer(texts[0] if texts else "", duration_s)
+    # A missing answer reads as empty rather than failing the job.
+    given = list(texts[1:])
+    pieces = {
+        name: read_answer(given[i] if i < len(given) else "", duration_s)
+        for i, name in enumerate(aspects)
+    }
+    answers = {name: to_aspect_answers(p, timestamps) for name, p in pieces.items()}
+    return VideoDescription(
+        summary=summary_text(description, answers, duration_s),
+        aspects=answers,
+        frames=frame_captions(timestamps, description, pieces, duration_s),
+        warnings=list(warnings),
+    )
