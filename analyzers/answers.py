@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from analyzers.prompts import ASPECT_LABELS
-from analyzers.schema import EMPTY_ANSWER, AspectAnswer, FrameDescription
+from analyzers.schema import (
+    EMPTY_ANSWER,
+    AspectAnswer,
+    FrameDescription,
+    Shot,
+    TextOverlay,
+    Transcript,
+)
 
 _SPECIAL_TOKENS = re.compile(r"</?s>|<pad>|<unk>|<image>|<\|endoftext\|>|<mask>")
 # Control characters and U+FFFD come from byte-level tokens cut mid-character.
@@ -177,8 +184,79 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def summarize(frames: list[FrameDescription], aspects: dict[str, list[AspectAnswer]]) -> str:
-    """A readable overview: the main captions, then the leading answer for each aspect."""
+#: the aspect whose BLIP-2 answers give way to OCR in the summary when OCR ran
+TEXT_ASPECT = "text"
+#: overlays and transcript words quoted in the summary at most
+_MAX_OVERLAYS_QUOTED = 4
+_MAX_SPOKEN_WORDS = 60
+
+
+def _quote_span(text: str, start: float, end: float) -> str:
+    when = f"{start:.1f} s" if end - start < 0.05 else f"{start:.1f}-{end:.1f} s"
+    return f'"{text}" ({when})'
+
+
+def describe_cuts(shots: list[Shot]) -> str:
+    """'One continuous shot.' or 'Cut into 5 shots, 2.4 s long on average.'"""
+    if len(shots) <= 1:
+        return "One continuous shot."
+    mean = sum(s.end_s - s.start_s for s in shots) / len(shots)
+    return f"Cut into {len(shots)} shots, {mean:.1f} s long on average."
+
+
+def describe_overlays(overlays: list[TextOverlay]) -> str:
+    """The on-screen text read by OCR, in order of appearance, with when it shows."""
+    if not overlays:
+        return "No on-screen text was read."
+    quoted = [_quote_span(o.text, o.start_s, o.end_s) for o in overlays[:_MAX_OVERLAYS_QUOTED]]
+    more = len(overlays) - len(quoted)
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"On-screen text: {'; '.join(quoted)}{tail}."
+
+
+def describe_speech(transcript: Transcript | None, has_audio: bool) -> str:
+    """What is said (the start of it), in which language; or that nothing is."""
+    if transcript is None:
+        return "Speech: none heard." if has_audio else "No audio track."
+    words = transcript.text.split()
+    said = " ".join(words[:_MAX_SPOKEN_WORDS]) + (" ..." if len(words) > _MAX_SPOKEN_WORDS else "")
+    where = transcript.language
+    if transcript.segments:
+        start, end = transcript.segments[0].start_s, transcript.segments[-1].end_s
+        where += f", {start:.1f}-{end:.1f} s"
+    return f'Speech ({where}): "{said}"'
+
+
+@dataclass(frozen=True)
+class StageFindings:
+    """What the stages beside the analyzer found; None where a stage did not run."""
+
+    shots: list[Shot] | None = None
+    overlays: list[TextOverlay] | None = None
+    transcript: Transcript | None = None
+    #: whether speech was looked for (transcription on, model loaded, audio present or not)
+    speech_checked: bool = False
+    has_audio: bool = False
+
+    def sentences(self) -> list[str]:
+        """Cuts, on-screen text, speech: one sentence each for the stages that ran."""
+        parts = []
+        if self.shots is not None:
+            parts.append(describe_cuts(self.shots))
+        if self.overlays is not None:
+            parts.append(describe_overlays(self.overlays))
+        if self.speech_checked:
+            parts.append(describe_speech(self.transcript, self.has_audio))
+        return parts
+
+
+def summarize(
+    frames: list[FrameDescription],
+    aspects: dict[str, list[AspectAnswer]],
+    findings: StageFindings | None = None,
+) -> str:
+    """A readable overview: what is shown, how it is cut, what is written, what is said."""
+    findings = findings or StageFindings()
     if not frames:
         return "No frames were described."
     total = len(frames)
@@ -199,9 +277,10 @@ def summarize(frames: list[FrameDescription], aspects: dict[str, list[AspectAnsw
             parts.append(f"Also: {also}.")
     for name, answers in aspects.items():
         real = [a for a in answers if a.text != EMPTY_ANSWER]
-        if not real:
-            continue
+        if not real or (name == TEXT_ASPECT and findings.overlays is not None):
+            continue  # OCR reads text; the caption model only guesses at it
         shown = [real[0].text] + [a.text for a in real[1:3] if a.frames * 4 >= total]
         label = ASPECT_LABELS.get(name, name.replace("_", " ").capitalize())
         parts.append(f"{label}: {'; '.join(shown)}.")
+    parts += findings.sentences()
     return " ".join(_sentence(p) for p in parts)

@@ -2,6 +2,13 @@
 
 Split in two steps so a worker can run ``prepare`` (CPU: decode, preprocess)
 for the next video while ``describe_prepared`` (model) runs the current one.
+With :class:`analyzers.stages.Stages` given, ``prepare`` also finds the shots
+(and samples at least one frame in each), reads on-screen text, encodes the
+keyframe JPEGs and decodes the audio; ``describe_prepared`` adds Whisper.
+
+Keyframes contract: ``prepared.keyframes[i]`` is the JPEG of ``result.frames[i]``
+(None where it could not be encoded); the caller stores them and fills
+``frames[i].image`` with where it put them.
 """
 
 from __future__ import annotations
@@ -9,18 +16,36 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzers.answers import aggregate_aspects, summarize
+from analyzers.answers import StageFindings, aggregate_aspects, summarize
 from analyzers.base import Analyzer, ProgressCallback
 from analyzers.options import AnalysisOptions
+from analyzers.probe import probe_video
 from analyzers.sampling import sample_frames
-from analyzers.schema import AnalysisResult, FrameDescription, ModelInfo, Timings, VideoInfo
+from analyzers.schema import (
+    AnalysisResult,
+    FrameDescription,
+    ModelInfo,
+    Shot,
+    TextOverlay,
+    Timings,
+    VideoInfo,
+)
+
+if TYPE_CHECKING:
+    from analyzers.stages import Stages
+    from analyzers.stages.speech import AudioTrack
+
+#: long side of the frames sampled when OCR reads them (detail for small text)
+OCR_LONG_SIDE = 1280
+#: height of the frames sampled when only keyframe JPEGs need more than the model
+KEYFRAME_HEIGHT = 360
 
 
 @dataclass
 class PreparedVideo:
-    """Frames decoded and preprocessed, ready for the model."""
+    """Frames decoded and preprocessed, ready for the model, with the stages' CPU work done."""
 
     video: VideoInfo
     timestamps: list[float]
@@ -28,29 +53,115 @@ class PreparedVideo:
     aspects: tuple[str, ...]
     decode_s: float
     warnings: list[str] = field(default_factory=list)
+    #: None when shot detection did not run
+    shots: list[Shot] | None = None
+    text_overlays: list[TextOverlay] | None = None
+    #: the audio for Whisper; None without transcription or without an audio stream
+    audio: AudioTrack | None = None
+    #: one JPEG per sampled frame (None where encoding failed); empty without keyframes
+    keyframes: list[bytes | None] = field(default_factory=list)
+    #: seconds per stage (shots, ocr, keyframes, audio) inside decode_s
+    stages_s: dict[str, float] = field(default_factory=dict)
+    #: whether transcription was on and loaded: a null transcript then means "no speech"
+    speech_checked: bool = False
 
 
-def prepare(path: str | Path, analyzer: Analyzer, options: AnalysisOptions) -> PreparedVideo:
-    """Probe, sample and preprocess; CPU only, safe to run beside the model."""
+def _frame_size(
+    video: VideoInfo, model_size: tuple[int, int] | None, stages: Stages
+) -> tuple[int, int] | None:
+    """(width, height) to decode at: the model's, or more when OCR or keyframes need it."""
+    if model_size is None or not stages.wants_large_frames:
+        return model_size
+    width, height = video.width, video.height
+    if stages.ocr is not None:
+        scale = min(1.0, OCR_LONG_SIDE / max(width, height, 1))
+    else:
+        scale = min(1.0, max(KEYFRAME_HEIGHT, model_size[1]) / max(height, 1))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def prepare(
+    path: str | Path,
+    analyzer: Analyzer,
+    options: AnalysisOptions,
+    stages: Stages | None = None,
+) -> PreparedVideo:
+    """Probe, sample and preprocess (plus the stages' CPU work); safe to run beside the model."""
     started = time.perf_counter()
+    warnings: list[str] = []
+    stages_s: dict[str, float] = {}
+    size = analyzer.input_size
+    shots: list[Shot] | None = None
+    times: list[float] | None = None
+    if stages is not None:
+        warnings += stages.load_warnings
+        info = probe_video(path)
+        size = _frame_size(info, size, stages)
+        if info.duration_s <= options.max_duration_s:  # too long: sampling refuses it next
+            began = time.perf_counter()
+            shots, times, found = stages.find_shots(
+                path, info.duration_s, options.frames, options.decode_timeout_s
+            )
+            warnings += found
+            stages_s["shots"] = round(time.perf_counter() - began, 3)
     sampled = sample_frames(
         path,
         num_frames=options.frames,
+        times=times,
         max_frames=options.frames,
-        size=analyzer.input_size,
+        size=size,
         max_duration_s=options.max_duration_s,
         timeout_s=options.decode_timeout_s,
         decoder=options.decoder,
     )
+    warnings += sampled.warnings
     model_input = analyzer.preprocess(sampled.images)
-    return PreparedVideo(
+    prepared = PreparedVideo(
         video=sampled.video,
         timestamps=sampled.timestamps,
         model_input=model_input,
         aspects=options.aspects,
-        decode_s=time.perf_counter() - started,
-        warnings=list(sampled.warnings),
+        decode_s=0.0,
+        warnings=warnings,
+        shots=shots,
+        stages_s=stages_s,
     )
+    if stages is not None:
+        _run_cpu_stages(prepared, path, sampled.images, stages)
+    prepared.decode_s = time.perf_counter() - started
+    return prepared
+
+
+def _run_cpu_stages(
+    prepared: PreparedVideo, path: str | Path, images: list[Any], stages: Stages
+) -> None:
+    """OCR, keyframe JPEGs and the audio decode: the stages' work that needs no model."""
+    from analyzers.stages.keyframes import keyframe_jpegs
+
+    seconds = prepared.stages_s
+    began = time.perf_counter()
+    prepared.text_overlays, found = stages.read_text(images, prepared.timestamps)
+    prepared.warnings += found
+    if stages.ocr is not None:
+        seconds["ocr"] = round(time.perf_counter() - began, 3)
+    if stages.config.keyframes:
+        began = time.perf_counter()
+        prepared.keyframes, found = keyframe_jpegs(images)
+        prepared.warnings += found
+        seconds["keyframes"] = round(time.perf_counter() - began, 3)
+    if stages.transcriber is not None:
+        began = time.perf_counter()
+        prepared.audio = stages.decode_audio(
+            path, prepared.video.has_audio, prepared.video.duration_s
+        )
+        prepared.speech_checked = True
+        seconds["audio"] = round(time.perf_counter() - began, 3)
+
+
+def _shot_of(timestamp_s: float, shots: list[Shot] | None) -> int | None:
+    if not shots:
+        return None
+    return max((s.index for s in shots if s.start_s <= timestamp_s + 1e-6), default=0)
 
 
 def describe_prepared(
@@ -58,8 +169,9 @@ def describe_prepared(
     analyzer: Analyzer,
     model_info: ModelInfo,
     progress: ProgressCallback | None = None,
+    stages: Stages | None = None,
 ) -> AnalysisResult:
-    """Run the model on prepared frames and build the full result."""
+    """Run the model on prepared frames (and Whisper on the audio) and build the full result."""
     started = time.perf_counter()
     # Video-level analyzers (video-llm) describe the whole video in one go and return the
     # summary and aspects themselves; frame analyzers (BLIP-2) return None and are aggregated.
@@ -74,12 +186,36 @@ def describe_prepared(
         captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
     else:
         captions = whole.frames
+    warnings = prepared.warnings + ([] if whole is None else whole.warnings)
+    stages_s = dict(prepared.stages_s)
+    transcript = None
+    if stages is not None and prepared.speech_checked:
+        began = time.perf_counter()
+        transcript, found = stages.transcribe(prepared.audio)
+        warnings = warnings + found
+        stages_s["speech"] = round(time.perf_counter() - began, 3)
     inference_s = time.perf_counter() - started
     frames = [
-        FrameDescription(timestamp_s=round(ts, 3), caption=fc.caption, aspects=fc.aspects)
+        FrameDescription(
+            timestamp_s=round(ts, 3),
+            caption=fc.caption,
+            aspects=fc.aspects,
+            shot=_shot_of(ts, prepared.shots),
+        )
         for ts, fc in zip(prepared.timestamps, captions, strict=True)
     ]
     aspects = aggregate_aspects(frames, prepared.aspects) if whole is None else whole.aspects
+    findings = StageFindings(
+        shots=prepared.shots,
+        overlays=prepared.text_overlays,
+        transcript=transcript,
+        speech_checked=prepared.speech_checked,
+        has_audio=prepared.video.has_audio,
+    )
+    if whole is None:
+        summary = summarize(frames, aspects, findings)
+    else:
+        summary = " ".join([whole.summary, *findings.sentences()]).strip()
     total_s = prepared.decode_s + inference_s
     duration = prepared.video.duration_s
     return AnalysisResult(
@@ -87,14 +223,18 @@ def describe_prepared(
         model=model_info,
         frames=frames,
         aspects=aspects,
-        summary=summarize(frames, aspects) if whole is None else whole.summary,
+        summary=summary,
         timings=Timings(
             decode_s=round(prepared.decode_s, 3),
             inference_s=round(inference_s, 3),
             total_s=round(total_s, 3),
             realtime_factor=round(total_s / duration, 4) if duration > 0 else 0.0,
+            stages_s=stages_s,
         ),
-        warnings=prepared.warnings + ([] if whole is None else whole.warnings),
+        warnings=warnings,
+        shots=prepared.shots,
+        text_overlays=prepared.text_overlays,
+        transcript=transcript,
     )
 
 
@@ -104,6 +244,8 @@ def analyze_video(
     model_info: ModelInfo,
     options: AnalysisOptions,
     progress: ProgressCallback | None = None,
+    stages: Stages | None = None,
 ) -> AnalysisResult:
-    """The whole analysis of one file, in this process."""
-    return describe_prepared(prepare(path, analyzer, options), analyzer, model_info, progress)
+    """The whole analysis of one file, in this process (keyframes are not kept: use prepare)."""
+    prepared = prepare(path, analyzer, options, stages)
+    return describe_prepared(prepared, analyzer, model_info, progress, stages)

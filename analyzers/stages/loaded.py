@@ -1,0 +1,139 @@
+"""The stages beside the analyzer (shots, OCR, speech, keyframes), loaded once per worker.
+
+A stage never takes the service down: whatever a stage needs that cannot be
+loaded (no Tesseract, no cached Whisper) turns into a warning carried by every
+result, and that stage's field stays null. Only the analyzer decides readiness.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from analyzers.errors import AnalyzerError
+from analyzers.schema import Shot, TextOverlay, Transcript
+from analyzers.stages.ocr import OcrReader, OcrUnavailable, merge_overlays
+from analyzers.stages.shots import ShotsTimeout, detect_shots, shot_times
+from analyzers.stages.speech import AudioTrack, Transcriber, check_audio, load_whisper
+
+logger = logging.getLogger(__name__)
+
+Sampling = Literal["uniform", "shots"]
+
+TEST_ASR_WARNING = (
+    "the speech model is the random-weight test model: the transcript is meaningless text; "
+    "set TIKTOK_ANALYZER_ASR_MODEL to a real Whisper for real transcripts"
+)
+
+
+@dataclass(frozen=True)
+class StagesConfig:
+    """Which stages run and how; picklable, built from the settings (no defaults on purpose)."""
+
+    #: "shots": detect cuts, at least one frame per shot; "uniform": no shot detection
+    sampling: Sampling
+    ocr: bool
+    ocr_langs: str
+    transcribe: bool
+    asr_model: str
+    keyframes: bool
+    #: where Whisper runs: auto, cpu, cuda, cuda:N (as the analyzer's device setting)
+    device: str
+    #: the analyzer's quantization; Whisper runs fp16 on a GPU for int8/fp16, fp32 on a CPU
+    quantization: str
+
+
+@dataclass
+class Stages:
+    """Loaded stage tools and the warnings their loading left (added to every result)."""
+
+    config: StagesConfig
+    ocr: OcrReader | None = None
+    transcriber: Transcriber | None = None
+    load_warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, config: StagesConfig) -> Stages:
+        """Load what the config asks for; a stage that cannot load is skipped with a warning."""
+        stages = cls(config)
+        if config.ocr:
+            try:
+                stages.ocr = OcrReader(config.ocr_langs)
+            except OcrUnavailable as exc:
+                stages._skip("on-screen text (OCR)", str(exc))
+        if config.transcribe:
+            try:
+                loaded = load_whisper(config.asr_model, config.device, config.quantization)
+                stages.transcriber = Transcriber(loaded)
+                if loaded.test_model:
+                    stages.load_warnings.append(TEST_ASR_WARNING)
+            except AnalyzerError as exc:
+                stages._skip("speech transcription", exc.message)
+            except (ImportError, OSError, RuntimeError) as exc:
+                stages._skip("speech transcription", f"{type(exc).__name__}: {exc}")
+        return stages
+
+    def _skip(self, stage: str, reason: str) -> None:
+        message = f"{stage} is off for this worker: {reason}"
+        logger.warning(message)
+        self.load_warnings.append(message)
+
+    def close(self) -> None:
+        if self.ocr is not None:
+            self.ocr.close()
+            self.ocr = None
+        self.transcriber = None
+
+    @property
+    def wants_large_frames(self) -> bool:
+        """True when the sampled frames must be sharper than the model's input (OCR, JPEGs)."""
+        return self.ocr is not None or self.config.keyframes
+
+    def find_shots(
+        self, path: str | Path, duration_s: float, frames: int, deadline_s: float
+    ) -> tuple[list[Shot] | None, list[float] | None, list[str]]:
+        """Shots and the times to sample, or (None, None, warnings) for uniform sampling."""
+        if self.config.sampling != "shots":
+            return None, None, []
+        try:
+            found = detect_shots(path, duration_s=duration_s, deadline_s=deadline_s)
+        except (ShotsTimeout, AnalyzerError) as exc:
+            return None, None, [f"shot detection skipped, frames sampled uniformly: {exc}"]
+        return found.shots, shot_times(found.shots, frames), []
+
+    def read_text(
+        self, images: list[np.ndarray], timestamps: list[float]
+    ) -> tuple[list[TextOverlay] | None, list[str]]:
+        """Overlays read on the sampled frames; None when OCR is off or unavailable."""
+        if self.ocr is None:
+            return None, []
+        try:
+            read = [self.ocr.read(img, ts) for img, ts in zip(images, timestamps, strict=True)]
+        except RuntimeError as exc:  # tesserocr's own failures
+            return None, [f"on-screen text (OCR) failed on this video: {exc}"]
+        return merge_overlays(read), []
+
+    def decode_audio(self, path: str | Path, has_audio: bool, max_s: float) -> AudioTrack | None:
+        """The audio ready for Whisper, or None (no transcription, no audio stream)."""
+        if self.transcriber is None or not has_audio:
+            return None
+        return check_audio(path, max_s)
+
+    def transcribe(self, audio: AudioTrack | None) -> tuple[Transcript | None, list[str]]:
+        """The transcript; None without speech; a failure is a warning, never an error."""
+        if self.transcriber is None or audio is None:
+            return None, []
+        try:
+            return self.transcriber.transcribe(audio), []
+        except (RuntimeError, ValueError) as exc:
+            return None, [f"speech transcription failed on this video: {exc}"]
+
+
+def timed(seconds: dict[str, float], name: str, started: float) -> None:
+    """Record the time since ``started`` under ``name`` (rounded to ms)."""
+    seconds[name] = round(time.perf_counter() - started, 3)
