@@ -77,7 +77,9 @@ class AnalyzeRun:
         from analyzers.registry import create_analyzer  # the analyzer imports transformers
 
         try:
-            with self.display.loading(self.settings.model):
+            # A local directory by its last part: the progress row is narrow.
+            model = self.settings.model
+            with self.display.loading(Path(model).name if Path(model).is_dir() else model):
                 analyzer = create_analyzer(self.settings.analyzer, self.settings.analyzer_config())
                 model_info = analyzer.load()
         except AnalyzerError as err:

@@ -91,17 +91,20 @@ class RichDisplay:
                 text = f"elapsed {_clock(elapsed)}"
                 if task.total is not None and task.completed > 0:
                     left = elapsed * (task.total - task.completed) / task.completed
-                    text += f"  eta {_clock(left)}"
+                    text += f" eta {_clock(left)}"
                 return Text(text, style="progress.elapsed")
 
         self.console: Console = Console(file=stream)
+        # Text columns never wrap (a wrapped row breaks the redraw); the bar takes what is left.
         self.progress: Progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}", table_column=Column(min_width=24)),
-            BarColumn(bar_width=30),
-            # Fixed widths: the columns do not jump as the counts grow.
-            TextColumn("{task.fields[count]}", table_column=Column(min_width=13)),
-            Times(),
+            TextColumn(
+                "{task.description}",
+                table_column=Column(min_width=16, max_width=40, no_wrap=True, overflow="ellipsis"),
+            ),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=6, max_width=30)),
+            TextColumn("{task.fields[count]}", table_column=Column(min_width=12, no_wrap=True)),
+            Times(table_column=Column(no_wrap=True)),
             console=self.console,
             transient=True,
             # stdout may be a file while stderr is the terminal: never reroute it.

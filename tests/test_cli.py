@@ -276,7 +276,7 @@ def test_progress_on_a_terminal(tmp_path: Path, tiny_model_dir: Path, clips: Pat
         assert proc.wait(timeout=300) == 0
     os.close(controller)
     screen = ANSI.sub("", seen.decode(errors="replace"))
-    assert f"loading model {tiny_model_dir}" in screen
+    assert f"loading model {tiny_model_dir.name}" in screen
     assert "[1/2] clip.mp4" in screen and "[2/2] clip.mov" in screen
     assert "4/4 frames" in screen and "videos" in screen
     assert re.search(r"elapsed \d+:\d\d:\d\d", screen)
