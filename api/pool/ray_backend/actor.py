@@ -70,10 +70,6 @@ class WorkerActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def __del__(self) -> None:
-        for path in list(self._videos.values()):
-            path.unlink(missing_ok=True)
-
 
 def actor_class(**options: Any) -> Any:
     """WorkerActor as a Ray actor class with the given placement options."""

@@ -29,6 +29,11 @@ log = logging.getLogger("api.pool.ray")
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
 
+def _is_loopback(address: str) -> bool:
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host == "localhost" or host.startswith("127.")
+
+
 class RayHandle(WorkerHandle):
     """The supervisor's end of one actor: calls out, one poll in flight at a time."""
 
@@ -101,10 +106,16 @@ class RayLauncher(WorkerLauncher):
                 namespace="tiktok-analyzer",
             )
         else:
+            extra: dict[str, Any] = {}
+            if _is_loopback(settings.ray_address):
+                # Ray would otherwise announce this driver on the machine's address,
+                # which a loopback-only cluster cannot reach.
+                extra["_node_ip_address"] = "127.0.0.1"
             ray.init(
                 address=settings.ray_address,
                 configure_logging=False,
                 namespace="tiktok-analyzer",
+                **extra,
             )
         self.gpus = self._gpus_per_worker()
         self.cpu_threads = cpu_threads_per_worker(settings.workers)
