@@ -108,6 +108,11 @@ def _shot_texture(index: int, width: int, height: int, seed: int) -> np.ndarray:
     return (0.5 * texture + 0.5 * tint).astype(np.uint8)
 
 
+def _ping_pong(step: int, limit: int) -> int:
+    place = step % (2 * limit)
+    return place if place < limit else 2 * limit - place - 1
+
+
 def _compose(frame: np.ndarray, layer: tuple[np.ndarray, int, int]) -> None:
     patch, x, y = layer
     h = min(patch.shape[0], frame.shape[0] - y)
@@ -179,7 +184,8 @@ def make_story_video(
         audio = _audio_stream(out) if track is not None else None
         for index in range(total):
             shot = sum(1 for c in cut_frames if c <= index)
-            dx, dy = (index * 3) % width, (index * 5) % height  # the background scrolls
+            # The background pans back and forth: smooth motion, no jump a detector sees as a cut.
+            dx, dy = _ping_pong(index * 3, width), _ping_pong(index * 5, height)
             frame = textures[shot][dy : dy + height, dx : dx + width].copy()
             moment = index / fps
             for overlay, layer in layers:

@@ -246,7 +246,12 @@ class Transcriber:
     def _generate(self, features: Any, language: str) -> Any:
         import torch
 
-        kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": MAX_NEW_TOKENS}
+        # The decoder has max_target_positions places, 4 of them for the prompt tokens.
+        room = int(self.loaded.model.config.max_target_positions) - 4
+        kwargs: dict[str, Any] = {
+            "return_timestamps": True,
+            "max_new_tokens": max(1, min(MAX_NEW_TOKENS, room)),
+        }
         if self.loaded.multilingual:
             kwargs |= {"language": language, "task": "transcribe"}
         with torch.inference_mode():

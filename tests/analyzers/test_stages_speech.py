@@ -1,0 +1,147 @@
+"""Speech: audio decoding and speech finding on espeak-ng tracks, and the tiny Whisper's plumbing.
+
+The tiny Whisper has random weights: its words are meaningless, so these tests check
+what does not depend on them: where speech is, that only it reaches the model, the
+language code, segment times inside the speech and the audio, and the schema.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analyzers.errors import ModelLoadError
+from analyzers.stages import Stages, StagesConfig
+from analyzers.stages.loaded import TEST_ASR_WARNING
+from analyzers.stages.speech import (
+    SAMPLE_RATE,
+    WINDOW_S,
+    AudioTrack,
+    decode_audio,
+    find_speech,
+    load_whisper,
+    speech_windows,
+)
+from tests.media import make_video
+from tests.media_overlays import Speech, make_story_video
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+SPEECH = [Speech("hello and welcome to my channel", 1.0), Speech("today we cook pasta", 5.0)]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("speech-media")
+
+
+@pytest.fixture(scope="module")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from analyzers.tiny_whisper import make_tiny_whisper
+
+    return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture(scope="module")
+def spoken(media: Path) -> tuple[Path, list[tuple[float, float]]]:
+    path, spans = make_story_video(
+        media / "speech.mp4", width=64, height=64, duration_s=8.0, fps=10, speech=SPEECH
+    )
+    return path, [(s.start_s, s.end_s) for s in spans]
+
+
+@pytest.fixture(scope="module")
+def stages(whisper_dir: Path) -> Stages:
+    return Stages.load(_config(str(whisper_dir)))
+
+
+def test_audio_is_16k_mono_and_speech_is_where_espeak_put_it(
+    spoken: tuple[Path, list[tuple[float, float]]],
+) -> None:
+    path, truth = spoken
+    audio = decode_audio(path)
+    assert audio is not None and audio.samples.dtype == np.float32
+    assert audio.duration_s == pytest.approx(8.0, abs=0.1)
+    assert audio.has_speech and len(audio.speech) == len(truth)
+    for (start, end), (true_start, true_end) in zip(audio.speech, truth, strict=True):
+        # Found stretches hold the speech, padded by 0.2 s, and little more.
+        assert start <= true_start and end >= true_end
+        assert true_start - start <= 0.3 and end - true_end <= 0.3
+
+
+def test_silence_and_no_audio_give_no_speech(media: Path) -> None:
+    silent, _ = make_story_video(media / "silent.mp4", width=64, height=64, duration_s=2.0)
+    assert decode_audio(silent) is None  # no audio stream at all
+    assert find_speech(np.zeros(SAMPLE_RATE * 3, np.float32)) == []
+    quiet = np.random.default_rng(0).normal(0, 0.002, SAMPLE_RATE * 3).astype(np.float32)
+    assert find_speech(quiet) == []
+
+
+def test_long_speech_is_cut_into_windows_whisper_can_hear() -> None:
+    windows = speech_windows([(0.5, 12.0), (14.0, 25.0), (27.0, 95.0)])
+    assert all(0 < b - a <= WINDOW_S for a, b in windows)
+    assert windows[0] == (0.5, 25.0)  # short stretches share a window
+    assert windows[1:] == [(27.0, 57.0), (57.0, 87.0), (87.0, 95.0)]
+
+
+def test_transcript_from_the_tiny_whisper(
+    stages: Stages, spoken: tuple[Path, list[tuple[float, float]]]
+) -> None:
+    path, _ = spoken
+    audio = decode_audio(path)
+    transcript, warnings = stages.transcribe(audio)
+    assert warnings == [] and transcript is not None and audio is not None
+    windows = speech_windows(audio.speech)
+    assert windows == [(audio.speech[0][0], audio.speech[-1][1])]  # 8 s: one window
+    assert len(transcript.language) in (2, 3) and transcript.language.isalpha()
+    assert transcript.segments and transcript.text
+    for seg in transcript.segments:
+        # Times are numbers inside the window of speech Whisper heard, never past the audio.
+        assert isinstance(seg.start_s, float) and isinstance(seg.end_s, float)
+        assert 0.0 <= seg.start_s <= seg.end_s <= audio.duration_s
+        assert any(a - 1e-3 <= seg.start_s and seg.end_s <= b + 1e-3 for a, b in windows)
+        assert "<|" not in seg.text
+
+
+def test_no_speech_is_a_null_transcript(stages: Stages, media: Path) -> None:
+    tone = make_video(media / "tone.mp4", width=64, height=64, duration_s=1.0, audio=True)
+    silent = AudioTrack(samples=np.zeros(SAMPLE_RATE, np.float32), speech=[])
+    assert stages.transcribe(silent) == (None, [])
+    assert stages.transcribe(None) == (None, [])
+    assert decode_audio(tone) is not None  # a tone is sound: it does reach the model
+
+
+def test_test_model_says_so(stages: Stages) -> None:
+    assert stages.transcriber is not None
+    assert TEST_ASR_WARNING in stages.load_warnings
+
+
+def test_missing_model_skips_the_stage_with_a_warning(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="TIKTOK_ANALYZER_ASR_MODEL"):
+        load_whisper(str(tmp_path / "nowhere" / "whisper"))
+    stages = Stages.load(_config(str(tmp_path / "nowhere" / "whisper")))
+    assert stages.transcriber is None
+    assert any("speech transcription is off" in w for w in stages.load_warnings)
+
+
+def test_uncached_hub_model_fails_fast_with_a_warning() -> None:
+    # HF_HUB_OFFLINE=1 (tests/conftest.py): not cached, so it cannot load, and says what to set.
+    stages = Stages.load(_config("openai/whisper-tiny-not-cached"))
+    assert stages.transcriber is None
+    assert any("TIKTOK_ANALYZER_ASR_MODEL" in w for w in stages.load_warnings)
+
+
+def _config(model: str) -> StagesConfig:
+    return StagesConfig(
+        sampling="uniform",
+        ocr=False,
+        ocr_langs="eng",
+        transcribe=True,
+        asr_model=model,
+        keyframes=False,
+        device="cpu",
+        quantization="fp32",
+    )
