@@ -1,0 +1,188 @@
+"""The whole pipeline with every stage: tiny BLIP-2, tiny Whisper, real Tesseract and decoders."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from analyzers.base import AnalyzerConfig
+from analyzers.blip2 import Blip2Analyzer
+from analyzers.options import AnalysisOptions
+from analyzers.pipeline import PreparedVideo, describe_prepared, prepare
+from analyzers.schema import AnalysisResult, ModelInfo
+from analyzers.stages import Stages, StagesConfig
+from analyzers.stages.loaded import TEST_ASR_WARNING
+from api.settings import Settings
+from tests.media_overlays import FONTS, Overlay, Speech, make_story_video
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or not Path("/usr/share/tesseract-ocr").exists(),
+    reason="needs espeak-ng and tesseract-ocr",
+)
+
+CUTS = (2.0, 4.0)
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def analyzer(tiny_model_dir: Path) -> tuple[Blip2Analyzer, ModelInfo]:
+    blip2 = Blip2Analyzer(
+        AnalyzerConfig(model=str(tiny_model_dir), quantization="fp32", device="cpu")
+    )
+    return blip2, blip2.load()
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> StagesConfig:
+    from analyzers.tiny_whisper import make_tiny_whisper
+
+    whisper = make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+    return StagesConfig(
+        sampling="shots",
+        ocr=True,
+        ocr_langs="eng",
+        transcribe=True,
+        asr_model=str(whisper),
+        keyframes=True,
+        device="cpu",
+        quantization="fp32",
+    )
+
+
+@pytest.fixture(scope="module")
+def stages(config: StagesConfig) -> Stages:
+    return Stages.load(config)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path, _ = make_story_video(
+        tmp_path_factory.mktemp("pipeline") / "story.mp4",
+        width=360,
+        height=640,
+        duration_s=6.0,
+        cuts=CUTS,
+        overlays=[
+            Overlay("FOLLOW FOR MORE", 0.0, 2.0, size=40),
+            Overlay("Best pasta ever", 4.0, 6.0, size=40, font=FONTS[1], fill=(255, 220, 0)),
+        ],
+        speech=[Speech("hello and welcome", 0.5), Speech("today we cook pasta", 4.2)],
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def options() -> AnalysisOptions:
+    return Settings().analysis_options(frames=FRAMES, aspects="scene,text")
+
+
+@pytest.fixture(scope="module")
+def run(
+    video: Path,
+    analyzer: tuple[Blip2Analyzer, ModelInfo],
+    stages: Stages,
+    options: AnalysisOptions,
+) -> tuple[PreparedVideo, AnalysisResult]:
+    prepared = prepare(video, analyzer[0], options, stages)
+    return prepared, describe_prepared(prepared, analyzer[0], analyzer[1], None, stages)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def test_shots_and_a_frame_in_each(run: tuple[PreparedVideo, AnalysisResult]) -> None:
+    _, result = run
+    assert result.shots is not None
+    assert [s.start_s for s in result.shots[1:]] == pytest.approx(CUTS, abs=2 / 30)
+    assert len(result.frames) <= FRAMES
+    assert {f.shot for f in result.frames} == {0, 1, 2}
+    for frame in result.frames:
+        shot = result.shots[frame.shot or 0]
+        assert shot.start_s <= frame.timestamp_s < shot.end_s
+
+
+def test_on_screen_text_is_read_and_preferred_in_the_summary(
+    run: tuple[PreparedVideo, AnalysisResult],
+) -> None:
+    _, result = run
+    assert result.text_overlays is not None
+    assert [_words(o.text) for o in result.text_overlays] == [
+        ["follow", "for", "more"],
+        ["best", "pasta", "ever"],
+    ]
+    assert result.text_overlays[0].end_s < 2.0 <= 4.0 <= result.text_overlays[1].start_s
+    assert "FOLLOW FOR MORE" in result.summary and "Cut into 3 shots" in result.summary
+    # BLIP-2's guess at the text stays among the aspects, but the summary quotes OCR.
+    assert "text" in result.aspects and 'On-screen text: "' in result.summary
+
+
+def test_transcript_and_its_warning(run: tuple[PreparedVideo, AnalysisResult]) -> None:
+    _, result = run
+    assert result.transcript is not None and result.transcript.segments
+    assert all(0 <= s.start_s <= s.end_s <= 6.1 for s in result.transcript.segments)
+    assert TEST_ASR_WARNING in result.warnings
+    assert "Speech (" in result.summary
+    assert {"shots", "ocr", "keyframes", "audio", "speech"} <= set(result.timings.stages_s)
+
+
+def test_one_keyframe_jpeg_per_frame(run: tuple[PreparedVideo, AnalysisResult]) -> None:
+    prepared, result = run
+    assert len(prepared.keyframes) == len(result.frames)
+    for jpeg in prepared.keyframes:
+        assert jpeg is not None
+        image = Image.open(io.BytesIO(jpeg))
+        assert image.format == "JPEG" and image.size == (202, 360)
+
+
+def test_without_stages_nothing_changes(
+    video: Path, analyzer: tuple[Blip2Analyzer, ModelInfo], options: AnalysisOptions
+) -> None:
+    prepared = prepare(video, analyzer[0], options)
+    result = describe_prepared(prepared, analyzer[0], analyzer[1])
+    assert (result.shots, result.text_overlays, result.transcript) == (None, None, None)
+    assert prepared.keyframes == [] and all(f.shot is None for f in result.frames)
+    assert len(result.frames) == FRAMES and result.timings.stages_s == {}
+
+
+def test_stages_that_cannot_load_leave_nulls_and_warnings(
+    video: Path,
+    analyzer: tuple[Blip2Analyzer, ModelInfo],
+    config: StagesConfig,
+    options: AnalysisOptions,
+    tmp_path: Path,
+) -> None:
+    broken = replace(
+        config,
+        sampling="uniform",
+        ocr_langs="xyz",
+        asr_model=str(tmp_path / "none"),
+        keyframes=False,
+    )
+    stages = Stages.load(broken)
+    prepared = prepare(video, analyzer[0], options, stages)
+    result = describe_prepared(prepared, analyzer[0], analyzer[1], None, stages)
+    assert (result.shots, result.text_overlays, result.transcript) == (None, None, None)
+    assert any("OCR" in w for w in result.warnings)
+    assert any("speech transcription is off" in w for w in result.warnings)
+    assert len(result.frames) == FRAMES
+
+
+def test_video_without_audio(
+    analyzer: tuple[Blip2Analyzer, ModelInfo],
+    stages: Stages,
+    options: AnalysisOptions,
+    tmp_path: Path,
+) -> None:
+    path, _ = make_story_video(tmp_path / "mute.mp4", width=160, height=288, duration_s=2.0)
+    prepared = prepare(path, analyzer[0], options, stages)
+    result = describe_prepared(prepared, analyzer[0], analyzer[1], None, stages)
+    assert result.transcript is None and result.shots is not None and len(result.shots) == 1
+    assert result.text_overlays == [] and "No audio track." in result.summary
+    assert "No on-screen text was read." in result.summary
