@@ -36,7 +36,8 @@ class ModelInfo(BaseModel):
     device: str
     test_model: bool = Field(False, description="true for the random-weight test model")
     experimental: bool = Field(
-        False, description="true for an experimental analyzer (video-llm); its output may change"
+        default=False,
+        description="true for an experimental analyzer (video-llm); its output may change",
     )
 
 
