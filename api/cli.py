@@ -100,6 +100,24 @@ def _add_analyze_parser(sub: Any) -> None:
         help="also write DIR/<name>.json per video, its keyframes in DIR/<name>/, "
         "and md/srt/vtt there instead of stdout",
     )
+    stages = analyze.add_argument_group("stages beside the model (each also a setting)")
+    stages.add_argument(
+        "--sampling",
+        choices=["uniform", "shots"],
+        help="shots: at least one frame per detected shot (default); uniform: evenly spread",
+    )
+    stages.add_argument(
+        "--ocr",
+        action=argparse.BooleanOptionalAction,
+        help="read on-screen text with Tesseract (default on)",
+    )
+    stages.add_argument("--ocr-langs", help="Tesseract languages, e.g. eng+deu (default eng)")
+    stages.add_argument(
+        "--transcribe",
+        action=argparse.BooleanOptionalAction,
+        help="transcribe speech with Whisper (default on)",
+    )
+    stages.add_argument("--asr-model", help="Whisper hub id or local directory")
     analyze.add_argument(
         "-v", "--verbose", action="store_true", help="log more, with tracebacks of failures"
     )
@@ -165,7 +183,14 @@ def _output_format(args: argparse.Namespace) -> str:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyze every video named; one-line errors; the exit code says the worst outcome."""
     fmt = _output_format(args)
-    settings = _settings_from(args)
+    settings = _settings_from(
+        args,
+        sampling=args.sampling,
+        ocr=args.ocr,
+        ocr_langs=args.ocr_langs,
+        transcribe=args.transcribe,
+        asr_model=args.asr_model,
+    )
     options = settings.analysis_options(args.frames, args.aspects)  # refused before any work
     return AnalyzeRun(args, settings, fmt).run(options)
 

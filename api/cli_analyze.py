@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from analyzers.base import Analyzer
@@ -18,6 +19,8 @@ from analyzers.errors import AnalyzerError, InputError
 from analyzers.options import AnalysisOptions
 from analyzers.pipeline import describe_prepared, prepare
 from analyzers.schema import AnalysisResult, ModelInfo
+from analyzers.stages import Stages, StagesConfig
+from analyzers.stages.loaded import TEST_ASR_WARNING
 from api.cli_inputs import expand_inputs
 from api.cli_output import ResultWriter, check_format
 from api.cli_progress import Display, make_display
@@ -36,10 +39,35 @@ TEST_MODEL_WARNING = (
 
 def ensure_test_model_warning(result: AnalysisResult) -> None:
     """A result from the test model says so in its warnings (once, if the pipeline did not)."""
-    if result.model.test_model and not any(
-        "random-weight test model" in w for w in result.warnings
-    ):
+    # The speech stage's own test-model warning says the same words about another model.
+    about_main_model = [
+        w for w in result.warnings if "random-weight test model" in w and w != TEST_ASR_WARNING
+    ]
+    if result.model.test_model and not about_main_model:
         result.warnings.insert(0, TEST_MODEL_WARNING)
+
+
+def stages_config(settings: Settings, *, keyframes: bool) -> StagesConfig:
+    """The stages the settings ask for; keyframe JPEGs only when the caller keeps them."""
+    return StagesConfig(
+        sampling=settings.sampling,
+        ocr=settings.ocr,
+        ocr_langs=settings.ocr_langs,
+        transcribe=settings.transcribe,
+        asr_model=settings.asr_model,
+        keyframes=keyframes and settings.keyframes,
+        device=settings.device,
+        quantization=settings.quantization,
+    )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What is loaded once per run and used for every video."""
+
+    analyzer: Analyzer
+    model_info: ModelInfo
+    stages: Stages
 
 
 def _exit_code_for(err: BaseException) -> int:
@@ -73,15 +101,22 @@ class AnalyzeRun:
                 self._analyze_all(inputs.videos, options)
         return self.exit_code
 
-    def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:
+    def _load(self) -> tuple[Analyzer, ModelInfo, Stages]:
         from analyzers.registry import create_analyzer  # the analyzer imports transformers
 
+        # A local directory by its last part: the progress row is narrow.
+        model = self.settings.model
+        with self.display.loading(Path(model).name if Path(model).is_dir() else model):
+            analyzer = create_analyzer(self.settings.analyzer, self.settings.analyzer_config())
+            model_info = analyzer.load()
+            # A stage that cannot load (no Tesseract, no Whisper) is a warning in each result.
+            keyframes = self.args.output_dir is not None  # JPEGs only where they are kept
+            stages = Stages.load(stages_config(self.settings, keyframes=keyframes))
+        return analyzer, model_info, stages
+
+    def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:
         try:
-            # A local directory by its last part: the progress row is narrow.
-            model = self.settings.model
-            with self.display.loading(Path(model).name if Path(model).is_dir() else model):
-                analyzer = create_analyzer(self.settings.analyzer, self.settings.analyzer_config())
-                model_info = analyzer.load()
+            analyzer, model_info, stages = self._load()
         except AnalyzerError as err:
             with self.display.paused():
                 print(f"error: {err.message}", file=sys.stderr)
@@ -90,19 +125,26 @@ class AnalyzeRun:
                     self.writer.error(str(video), err.code, err.message)
             self.exit_code = max(self.exit_code, _exit_code_for(err))
             return
-        for index, video in enumerate(videos, start=1):
-            self.display.start_file(index, len(videos), video.name)
-            try:
-                self._analyze_one(video, analyzer, model_info, options)
-            finally:
-                self.display.end_file()
-
-    def _analyze_one(
-        self, video: Path, analyzer: Analyzer, model_info: ModelInfo, options: AnalysisOptions
-    ) -> None:
         try:
-            prepared = prepare(video, analyzer, options)
-            result = describe_prepared(prepared, analyzer, model_info, self.display.frames_done)
+            for index, video in enumerate(videos, start=1):
+                self.display.start_file(index, len(videos), video.name)
+                try:
+                    self._analyze_one(video, Loaded(analyzer, model_info, stages), options)
+                finally:
+                    self.display.end_file()
+        finally:
+            stages.close()
+
+    def _analyze_one(self, video: Path, loaded: Loaded, options: AnalysisOptions) -> None:
+        try:
+            prepared = prepare(video, loaded.analyzer, options, loaded.stages)
+            result = describe_prepared(
+                prepared,
+                loaded.analyzer,
+                loaded.model_info,
+                self.display.frames_done,
+                loaded.stages,
+            )
         except AnalyzerError as err:
             self._fail(str(video), err, err.code, err.message)
             return
@@ -112,7 +154,7 @@ class AnalyzeRun:
             self._fail(str(video), failure, "analysis_failed", failure.message)
             return
         ensure_test_model_warning(result)
-        keyframes = getattr(prepared, "keyframes", None)
+        keyframes = prepared.keyframes  # empty without --output-dir
         try:
             with self.display.paused():
                 self.writer.result(video, result, keyframes)

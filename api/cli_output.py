@@ -15,6 +15,7 @@ import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 from analyzers.errors import InvalidOptionError
@@ -26,14 +27,16 @@ FORMATS = ("text", "json", "md", "srt", "vtt")
 DOCUMENT_FORMATS = ("md", "srt", "vtt")
 
 
-def exports_available() -> bool:
-    """Whether analyzers.exports (the shared SRT/WebVTT/Markdown exporters) is installed."""
-    return importlib.util.find_spec("analyzers.exports") is not None
+def _exporters() -> ModuleType | None:
+    """analyzers.exports (Markdown, SRT, WebVTT shared with the API), when this build has it."""
+    if importlib.util.find_spec("analyzers.exports") is None:
+        return None
+    return importlib.import_module("analyzers.exports")
 
 
 def check_format(fmt: str, video_count: int, output_dir: Path | None) -> None:
     """Refuse, before any work, a format that cannot be produced for these inputs."""
-    if fmt in ("srt", "vtt") and not exports_available():
+    if fmt in ("srt", "vtt") and _exporters() is None:
         raise InvalidOptionError(f"--format {fmt} is not available in this version (no exporter)")
     if fmt in ("srt", "vtt") and video_count > 1 and output_dir is None:
         raise InvalidOptionError(
@@ -47,12 +50,11 @@ def render_document(
     """One video's result as a document in ``fmt`` (md, srt, vtt or json)."""
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
-    if fmt == "md":
-        return render_markdown(path, result, images)
-    from analyzers import exports  # type: ignore[attr-defined]  # checked by check_format
-
-    text: str = exports.render(result, fmt)
-    return text
+    exporters = _exporters()
+    if exporters is not None:
+        text: str = exporters.export(result, fmt)
+        return text
+    return render_markdown(path, result, images)  # check_format refused srt/vtt already
 
 
 class ResultWriter:

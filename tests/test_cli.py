@@ -48,7 +48,18 @@ def _run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 def _model_args(model: Path, frames: int = 2) -> list[str]:
-    return ["--model", str(model), "--quantization", "fp32", "--frames", str(frames)]
+    # No Whisper unless a test asks for it: a hub cache holding whisper-small would be loaded.
+    return [
+        "--model", str(model), "--quantization", "fp32", "--frames", str(frames),
+        "--no-transcribe",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from analyzers.tiny_whisper import make_tiny_whisper
+
+    return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
 
 
 def _json_lines(stdout: str) -> list[dict[str, Any]]:
@@ -203,24 +214,37 @@ def test_folders_globs_and_bad_files_in_one_run(
     assert not any(mark in proc.stderr for mark in PROGRESS_MARKS)
 
 
-def test_markdown_to_the_output_folder(
-    tmp_path: Path, tiny_model_dir: Path, short_video: Path
+def test_every_stage_to_the_output_folder(
+    tmp_path: Path, tiny_model_dir: Path, tiny_whisper_dir: Path, short_video: Path
 ) -> None:
+    """Shots, OCR, speech and keyframes: the JSON, the Markdown and the JPEGs side by side."""
     out = tmp_path / "results"
+    args = [*_model_args(tiny_model_dir, frames=3)]
+    args.remove("--no-transcribe")
     proc = _run_cli(
-        "analyze", str(short_video), *_model_args(tiny_model_dir, frames=3),
+        "analyze", str(short_video), *args, "--asr-model", str(tiny_whisper_dir),
         "--format", "md", "-o", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "", "with --output-dir the document goes to its file"
-    assert f"wrote {out / 'short_4s.json'}, {out / 'short_4s.md'}" in proc.stderr
+    assert (
+        f"wrote {out / 'short_4s.json'}, {out / 'short_4s.md'} and 3 keyframes in "
+        f"{out / 'short_4s'}/" in proc.stderr
+    )
     result = json.loads((out / "short_4s.json").read_text())
+    images = [frame["image"] for frame in result["frames"]]
+    assert images == [f"short_4s/frame_{i:03d}.jpg" for i in range(3)]
+    for image in images:
+        assert (out / image).read_bytes()[:3] == b"\xff\xd8\xff", "a JPEG"
+    assert result["shots"] and result["text_overlays"] is not None
+    assert result["transcript"] is not None  # the tiny Whisper hears something in the tone
+    warnings = " ".join(result["warnings"])
+    assert "random-weight test model: its captions" in warnings  # BLIP-2's own warning ...
+    assert "the speech model is the random-weight test model" in warnings  # ... and Whisper's
     markdown = (out / "short_4s.md").read_text()
-    assert markdown.startswith("# short_4s.mp4\n")
-    assert "> **Warning:** random-weight test model" in markdown
-    assert markdown.count("\n| scene |") == len(result["aspects"]["scene"])
-    frame_rows = [row for row in markdown.splitlines() if re.match(r"\| \d+\.\d\d s \|", row)]
-    assert len(frame_rows) == len(result["frames"]) == 3
+    assert "random-weight test model" in markdown
+    assert all(image in markdown for image in images)
+    assert "frames sampled from" in markdown  # the summary
 
 
 def test_model_load_failure_keeps_one_line_per_file(tmp_path: Path, short_video: Path) -> None:
@@ -235,7 +259,7 @@ def test_model_load_failure_keeps_one_line_per_file(tmp_path: Path, short_video:
 
 
 def test_bad_options_are_refused_before_any_work(
-    short_video: Path, capsys: pytest.CaptureFixture[str]
+    short_video: Path, clips: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["analyze", str(short_video), "--aspects", "smell"]) == 2
     assert "unknown aspect" in capsys.readouterr().err.lower()
@@ -243,7 +267,7 @@ def test_bad_options_are_refused_before_any_work(
     assert "frames must be between" in capsys.readouterr().err
     assert main(["analyze", str(short_video), "--json", "--format", "md"]) == 2
     assert "pick one" in capsys.readouterr().err
-    assert main(["analyze", str(short_video), short_video.parent.as_posix(), "--format", "srt"])
+    assert main(["analyze", str(clips), "--format", "srt"]) == 2  # two videos, one stdout
     assert "--format srt" in capsys.readouterr().err
 
 
@@ -341,3 +365,12 @@ def test_keyframes_that_cannot_be_written_are_a_warning(
     writer.result(Path("clip.mp4"), real_result.model_copy(deep=True), [_jpeg()])
     on_disk = json.loads((tmp_path / "clip.json").read_text())
     assert any(w.startswith("keyframes were not written") for w in on_disk["warnings"])
+
+
+@pytest.mark.parametrize(("fmt", "start"), [("srt", "1\n00:00:"), ("vtt", "WEBVTT\n")])
+def test_subtitles_on_stdout(fmt: str, start: str, real_result: AnalysisResult) -> None:
+    pytest.importorskip("analyzers.exports", reason="the shared exporters are not in this build")
+    out = io.StringIO()
+    ResultWriter(fmt, None, out, io.StringIO()).result(Path("clip.mp4"), real_result)
+    assert out.getvalue().startswith(start)
+    assert " --> " in out.getvalue()
