@@ -23,6 +23,9 @@ import torch
 
 from analyzers.errors import ModelLoadError
 
+#: most visual tokens per frame for Qwen2-VL (pixels = tokens x (patch x merge)^2)
+QWEN_FRAME_TOKENS = 256
+
 
 @dataclass(frozen=True)
 class FrameTokens:
@@ -103,7 +106,17 @@ class QwenVLFamily(Family):
         return int(self.config.image_token_id)
 
     def pixel_inputs(self, image_processor: Any, images: Sequence[np.ndarray]) -> dict[str, Any]:
-        batch = image_processor(images=list(images), return_tensors="pt")
+        # Images may have up to ~16k tokens each by default; video frames get a budget of
+        # QWEN_FRAME_TOKENS (Qwen's own video sampling gives a 16-frame clip a similar total).
+        size = image_processor.size
+        unit = int(image_processor.patch_size) * int(image_processor.merge_size)
+        longest = min(int(size["longest_edge"]), QWEN_FRAME_TOKENS * unit * unit)
+        shortest = min(int(size["shortest_edge"]), longest)
+        batch = image_processor(
+            images=list(images),
+            size={"shortest_edge": shortest, "longest_edge": longest},
+            return_tensors="pt",
+        )
         return {"pixel_values": batch["pixel_values"], "image_grid_thw": batch["image_grid_thw"]}
 
     def encode(self, model: Any, inputs: dict[str, Any], dtype: torch.dtype) -> EncodedVideo:
