@@ -9,10 +9,16 @@ from typing import Any
 
 from tests.api.serverproc import REPO
 
+LOOPBACK = "127.0.0.2"
+
 
 @contextmanager
 def two_node_cluster() -> Iterator[Any]:
-    """Head and one more node, one CPU each, on loopback; shut down after the block."""
+    """Head and one more node, one CPU each, on loopback; shut down after the block.
+
+    127.0.0.2, not 127.0.0.1: Ray rewrites 127.0.0.1 in an address to the machine's
+    network address, where this loopback-only cluster does not listen.
+    """
     from ray.cluster_utils import Cluster
 
     # Actors import our code from this checkout, whatever the venv's editable install says.
@@ -20,10 +26,10 @@ def two_node_cluster() -> Iterator[Any]:
     os.environ["PYTHONPATH"] = str(REPO)
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"},
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": LOOPBACK},
     )
     try:
-        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
         yield cluster
     finally:
         cluster.shutdown()

@@ -29,9 +29,8 @@ log = logging.getLogger("api.pool.ray")
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
 
-def _is_loopback(address: str) -> bool:
-    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
-    return host == "localhost" or host.startswith("127.")
+def _host(address: str) -> str:
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
 
 
 class RayHandle(WorkerHandle):
@@ -107,10 +106,11 @@ class RayLauncher(WorkerLauncher):
             )
         else:
             extra: dict[str, Any] = {}
-            if _is_loopback(settings.ray_address):
-                # Ray would otherwise announce this driver on the machine's address,
-                # which a loopback-only cluster cannot reach.
-                extra["_node_ip_address"] = "127.0.0.1"
+            host = _host(settings.ray_address)
+            if host.startswith("127."):
+                # A cluster on a loopback address (tests, one box): this driver must
+                # announce itself there too, not on the machine's network address.
+                extra["_node_ip_address"] = host
             ray.init(
                 address=settings.ray_address,
                 configure_logging=False,
