@@ -20,7 +20,8 @@ def test_health_reports_ready_workers_and_model(server: ServerProcess) -> None:
     assert len(body["workers"]) == 2
     for worker in body["workers"]:
         assert set(worker) == {
-            "id", "state", "device", "pid", "node", "current_job", "restarts", "last_heartbeat_age_s",
+            "id", "state", "device", "pid", "node", "current_job", "restarts",
+            "last_heartbeat_age_s",
         }  # fmt: skip
         assert worker["device"] == "cpu" and worker["pid"] > 0
         assert worker["last_heartbeat_age_s"] < 5
