@@ -158,9 +158,9 @@ def _text_sizes() -> dict[str, Any]:
     }
 
 
-def make_qwen2_vl(out_dir: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random Qwen2-VL (model_type qwen2_vl) with a PIL image processor."""
-    from transformers import Qwen2VLConfig, Qwen2VLImageProcessorPil
+def make_qwen2_vl(out_dir: Path, *, seed: int = 0, version: str = "2") -> Path:
+    """Write a tiny random Qwen2-VL (model_type qwen2_vl; version "2.5": qwen2_5_vl)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen2VLImageProcessorPil
 
     out_dir = Path(out_dir)
     tokenizer = _make_tokenizer(_QWEN_SPECIALS, eos_token="<|im_end|>", pad_token="<|endoftext|>")
@@ -179,16 +179,17 @@ def make_qwen2_vl(out_dir: Path, *, seed: int = 0) -> Path:
     text |= {"rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3]}}
     text |= {"bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]}
     text |= {"pad_token_id": ids["<|endoftext|>"]}
-    vision: dict[str, Any] = {
-        "depth": 2,
-        "embed_dim": 32,
-        "num_heads": 2,
-        "mlp_ratio": 2,
-        "patch_size": patch,
-    }
+    vision: dict[str, Any] = {"depth": 2, "num_heads": 2, "patch_size": patch}
     vision |= {"spatial_merge_size": merge, "temporal_patch_size": 2, "initializer_range": 0.05}
-    vision |= {"hidden_size": text["hidden_size"]}
-    config = Qwen2VLConfig(
+    if version == "2.5":
+        # Window attention over 2x2 merged cells; the last block attends over the whole frame.
+        vision |= {"hidden_size": 32, "intermediate_size": 64, "out_hidden_size": 64}
+        vision |= {"window_size": 2 * patch * merge, "fullatt_block_indexes": [1]}
+        config_class: Any = Qwen2_5_VLConfig
+    else:
+        vision |= {"embed_dim": 32, "mlp_ratio": 2, "hidden_size": text["hidden_size"]}
+        config_class = Qwen2VLConfig
+    config = config_class(
         text_config=text,
         vision_config=vision,
         image_token_id=ids["<|image_pad|>"],
@@ -200,8 +201,13 @@ def make_qwen2_vl(out_dir: Path, *, seed: int = 0) -> Path:
         pad_token_id=ids["<|endoftext|>"],
     )
     _save(out_dir, None, config, seed)
-    _write_marker(out_dir, "qwen2-vl", seed, {"text": text, "vision": vision})
+    _write_marker(out_dir, f"qwen{version}-vl", seed, {"text": text, "vision": vision})
     return out_dir
+
+
+def make_qwen2_5_vl(out_dir: Path, *, seed: int = 0) -> Path:
+    """Write a tiny random Qwen2.5-VL (model_type qwen2_5_vl)."""
+    return make_qwen2_vl(out_dir, seed=seed, version="2.5")
 
 
 def _siglip_vision(image_size: int, patch: int) -> dict[str, Any]:

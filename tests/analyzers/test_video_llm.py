@@ -26,6 +26,7 @@ from analyzers.pipeline import analyze_video, describe_prepared, prepare  # noqa
 from analyzers.registry import create_analyzer  # noqa: E402
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult  # noqa: E402
 from analyzers.tiny_model import TEST_MODEL_MARKER, make_tiny_model  # noqa: E402
+from analyzers.tiny_video_models import make_qwen2_5_vl  # noqa: E402
 from analyzers.video_llm.analyzer import (  # noqa: E402
     DESCRIPTION_TOKEN_FACTOR,
     TEST_MODEL_WARNING,
@@ -41,6 +42,8 @@ from analyzers.video_llm.prompting import (  # noqa: E402
 
 KINDS = ("qwen2-vl", "llava-onevision", "llava")
 MODEL_TYPES = {"qwen2-vl": "qwen2_vl", "llava-onevision": "llava_onevision", "llava": "llava"}
+#: Qwen2.5-VL shares Qwen2-VL's code path; its tiny model is built here, not a make-test-model kind
+QWEN25 = "qwen2.5-vl"
 MAX_NEW_TOKENS = 6
 FRAMES = 4
 ASPECTS = ("scene", "mood")
@@ -60,7 +63,9 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-video-llms")
-    return {kind: make_tiny_model(kind, root / kind) for kind in KINDS}
+    dirs = {kind: make_tiny_model(kind, root / kind) for kind in KINDS}
+    dirs[QWEN25] = make_qwen2_5_vl(root / QWEN25)
+    return dirs
 
 
 def _config(model_dir: Path, quantization: str = "fp32", **overrides: Any) -> AnalyzerConfig:
@@ -130,7 +135,7 @@ def test_test_model_has_the_family_model_type(model_dirs: dict[str, Path], kind:
 @pytest.mark.parametrize("kind", KINDS)
 def test_load_reports_model_info(loaded_analyzer: Factory, kind: str, quantization: str) -> None:
     analyzer = loaded_analyzer(kind, quantization)
-    assert analyzer.loaded.family.name == ("qwen2-vl" if kind == "qwen2-vl" else kind)
+    assert analyzer.loaded.family.name == kind
     if quantization == "int8":
         assert getattr(analyzer.loaded.model, "is_loaded_in_8bit", False)
     info = analyzer.load()
@@ -189,8 +194,10 @@ def _assert_valid(result: AnalysisResult, kind: str) -> None:
     AnalysisResult.model_validate_json(result.model_dump_json())
 
 
-@pytest.mark.parametrize("quantization", ["fp32", "int8"])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("kind", "quantization"),
+    [(k, q) for k in KINDS for q in ("fp32", "int8")] + [(QWEN25, "fp32")],
+)
 def test_analyze_video_gives_a_valid_result(
     loaded_analyzer: Factory,
     short_video: Path,
@@ -260,7 +267,7 @@ def _stock_inputs(analyzer: VideoLLMAnalyzer, kind: str, question: str) -> dict[
     # the placeholders by the model's own rule and let the model compute features and positions.
     prepared = analyzer.preprocess(_images())
     placeholder = loaded.family.placeholder_id
-    if kind == "qwen2-vl":
+    if kind.startswith("qwen"):
         grid = prepared.tensors["image_grid_thw"]
         counts = (grid.prod(-1) // 4).tolist()
     else:
@@ -275,12 +282,12 @@ def _stock_inputs(analyzer: VideoLLMAnalyzer, kind: str, question: str) -> dict[
         expanded.extend([token] * repeat)
     input_ids, mask = left_pad([expanded], 0)
     inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, **prepared.tensors}
-    if kind == "qwen2-vl":
+    if kind.startswith("qwen"):
         inputs["mm_token_type_ids"] = (input_ids == placeholder).int()
     return inputs
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [*KINDS, QWEN25])
 def test_ratio_one_is_identical_to_stock_generate(loaded_analyzer: Factory, kind: str) -> None:
     """Ratio 1.0 (no merging) gives token for token what model.generate gives unmerged."""
     analyzer = loaded_analyzer(kind, "fp32", 1.0)
@@ -301,7 +308,7 @@ def test_ratio_one_is_identical_to_stock_generate(loaded_analyzer: Factory, kind
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.25])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [*KINDS, QWEN25])
 def test_merging_shrinks_tokens_and_placeholders(
     loaded_analyzer: Factory, kind: str, ratio: float
 ) -> None:
