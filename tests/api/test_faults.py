@@ -12,7 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video, wait_final, wait_for
+from tests.api.serverproc import (
+    NotifyListener,
+    ServerProcess,
+    post_video,
+    wait_final,
+    wait_for,
+)
 
 API_KEY = "test-key-0123456789"
 
@@ -141,9 +147,29 @@ def test_model_that_cannot_load_gives_503_with_the_reason(tmp_path: Path) -> Non
         status, health = body
         assert status == 503
         assert health["status"] == "degraded" and health["ready"] is False
-        assert "model_load_failed" in health["reason"], health["reason"]
-        wait_for(lambda: srv.health()[1]["workers"][0]["restarts"] >= 1, 60, "a retried load")
+        assert health["reason"].startswith("model_unavailable:"), health["reason"]
+        assert "model_load_failed" in health["reason"]
+        with srv.client() as client:
+            refused = client.post("/analyze", files={"file": ("a.mp4", b"x" * 100)})
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "model_unavailable"
+        assert srv.health()[1]["jobs"]["queued"] == 0  # nothing was queued
+        assert srv.health()[1]["workers"][0]["restarts"] <= 1  # no restart loop
         assert httpx.get(f"{srv.url}/health/live").status_code == 200
         assert srv.stop(timeout=30) == 0
+    finally:
+        srv.ensure_stopped()
+
+
+def test_under_systemd_a_config_error_fails_the_start_with_78(
+    tmp_path: Path, notify: NotifyListener
+) -> None:
+    srv = ServerProcess(tmp_path / "srv", tmp_path / "no-such-model", workers=1)
+    srv.start({"NOTIFY_SOCKET": notify.address})
+    try:
+        assert srv.wait_exit(timeout=60) == 78
+        assert any(
+            "STATUS=model unavailable" in m and "no-such-model" in m for m in notify.messages
+        ), notify.messages
     finally:
         srv.ensure_stopped()

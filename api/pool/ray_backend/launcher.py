@@ -138,6 +138,7 @@ class RayLauncher(WorkerLauncher):
             num_gpus=self.gpus,
             max_concurrency=4,  # poll answers while the model runs
             max_restarts=0,  # the supervisor replaces actors, charging crashes to their cause
+            scheduling_strategy="SPREAD",  # one node's loss takes as few workers as it can
             name=f"tiktok-analyzer-worker-{slot_id}-{time.time_ns()}",
         )
         actor = cls.remote(self.settings, slot_id, actor_device, self.cpu_threads)
