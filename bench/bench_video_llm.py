@@ -170,7 +170,7 @@ def _merge_effect(analyzer: VideoLLMAnalyzer, args: argparse.Namespace, video: _
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quantization", default="fp32", choices=["fp32", "int8", "bf16"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=24)
