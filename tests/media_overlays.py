@@ -100,7 +100,7 @@ def _overlay_layer(overlay: Overlay, width: int, height: int) -> tuple[np.ndarra
 def _shot_texture(index: int, width: int, height: int, seed: int) -> np.ndarray:
     """A busy texture twice the frame's size, different in colour and grain for each shot."""
     rng = np.random.default_rng(seed * 1000 + index)
-    grain = rng.integers(4, 24)
+    grain = rng.integers(8, 32)  # blocks of 8 to 32 px: detail, yet not noise once scaled
     small = rng.integers(0, 256, (2 * height // grain + 2, 2 * width // grain + 2, 3))
     texture = np.kron(small, np.ones((grain, grain, 1)))[: 2 * height, : 2 * width]
     tint = rng.integers(40, 216, 3)
@@ -167,8 +167,12 @@ def make_story_video(
     speech: Sequence[Speech] = (),
     codec: str = "libx264",
     seed: int = 0,
+    pan: tuple[int, int] = (2, 1),
 ) -> tuple[Path, list[SpokenSpan]]:
-    """Encode the video; returns it and where speech really is (empty without speech)."""
+    """Encode the video; returns it and where speech really is (empty without speech).
+
+    ``pan``: pixels per frame the background moves (x, y); larger is a faster camera.
+    """
     path = Path(path)
     total = max(1, round(duration_s * fps))
     cut_frames = sorted(round(c * fps) for c in cuts)
@@ -185,7 +189,7 @@ def make_story_video(
         for index in range(total):
             shot = sum(1 for c in cut_frames if c <= index)
             # The background pans back and forth: smooth motion, no jump a detector sees as a cut.
-            dx, dy = _ping_pong(index * 3, width), _ping_pong(index * 5, height)
+            dx, dy = _ping_pong(index * pan[0], width), _ping_pong(index * pan[1], height)
             frame = textures[shot][dy : dy + height, dx : dx + width].copy()
             moment = index / fps
             for overlay, layer in layers:

@@ -68,7 +68,9 @@ def detect_shots(
                 continue
             if size is None:
                 size = _detect_size(frame.width, frame.height)
-            image = frame.to_ndarray(width=size[0], height=size[1], format="bgr24")
+            image = frame.to_ndarray(
+                width=size[0], height=size[1], format="bgr24", interpolation="FAST_BILINEAR"
+            )
             index = len(times)
             times.append(float(frame.pts * frame.time_base) - start)
             for cut in detector.process_frame(FrameTimecode(index, fps), image):

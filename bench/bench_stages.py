@@ -1,0 +1,286 @@
+"""Benchmark: the stages beside the analyzer, on generated media whose ground truth is known.
+
+1. OCR: word recall and precision against the drawn overlay text, ours (outlined-
+   letter masks, sparse text, confidence threshold) vs plain Tesseract on the raw
+   frame (what ``tesseract frame.png -`` does), on the same frames.
+2. Shots: cut precision and recall within 2 frames on videos with random hard cuts
+   and text overlays coming and going.
+3. Cost of each stage on one 60 s 720x1280 video with cuts, overlays and speech, as
+   a share of the whole analysis with the tiny BLIP-2 and tiny Whisper.
+
+Run from the repository root: ``python bench/bench_stages.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from analyzers.stages.ocr import OcrReader, find_tessdata  # noqa: E402
+from analyzers.stages.shots import detect_shots  # noqa: E402
+from tests.media_overlays import FONTS, Overlay, Speech, make_story_video, overlay_frame  # noqa: E402
+
+_TEXT = (
+    "follow for more part wait it best pasta ever day of learning to cook how make this "
+    "recipe you need try new video watch till end link in bio sale today only free "
+    "summer vibes morning routine story time tips tricks easy quick home workout"
+)
+WORDS = _TEXT.split()
+COLOURS = [(255, 255, 255), (255, 220, 0), (255, 60, 60), (120, 255, 120), (90, 200, 255)]
+FPS = 30
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _random_overlays(rng: random.Random, height: int) -> list[Overlay]:
+    count = rng.choice([0, 1, 1, 2])
+    ys = rng.sample([0.15, 0.35, 0.55, 0.8], count)
+    scale = height / 640
+    return [
+        Overlay(
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4))),
+            0,
+            1,
+            size=int(rng.choice([24, 30, 36, 44, 56]) * scale),
+            font=rng.choice(FONTS),
+            fill=rng.choice(COLOURS),
+            stroke=max(2, int(rng.choice([2, 3, 4]) * scale)),
+            y=y,
+        )
+        for y in ys
+    ]
+
+
+def _plain_tesseract(psm: int = 3) -> Callable[[np.ndarray], list[str]]:
+    import tesserocr
+    from PIL import Image
+
+    api = tesserocr.PyTessBaseAPI(path=find_tessdata("eng"), lang="eng", psm=psm)
+
+    def read(rgb: np.ndarray) -> list[str]:
+        api.SetImage(Image.fromarray(rgb))
+        return _words(api.GetUTF8Text())
+
+    return read
+
+
+def bench_ocr(frames: int = 60, seed: int = 1) -> dict[str, Any]:
+    rng = random.Random(seed)
+    ours = OcrReader("eng")
+    plain = _plain_tesseract()
+
+    def ours_read(rgb: np.ndarray) -> list[str]:
+        return _words(" ".join(t for t, _ in ours.read(rgb, 0.0).blocks))
+
+    readers = {"ours": ours_read, "plain": plain, "plain-sparse": _plain_tesseract(psm=11)}
+    totals = {name: {"hit": 0, "read": 0, "right": 0, "s": 0.0} for name in readers}
+    truth_words = 0
+    for index in range(frames):
+        width, height = rng.choice([(360, 640), (720, 1280)])
+        overlays = _random_overlays(rng, height)
+        frame = overlay_frame(width, height, overlays, shot=index, seed=seed)
+        truth = [w for o in overlays for w in _words(o.text)]
+        truth_words += len(truth)
+        for name, read in readers.items():
+            started = time.perf_counter()
+            got = read(frame)
+            totals[name]["s"] += time.perf_counter() - started
+            pool = list(truth)
+            totals[name]["read"] += len(got)
+            for word in got:
+                if word in pool:
+                    pool.remove(word)
+                    totals[name]["right"] += 1
+            totals[name]["hit"] += len(truth) - len(pool)
+    return {
+        name: {
+            "recall": t["hit"] / max(1, truth_words),
+            "precision": t["right"] / max(1, t["read"]),
+            "ms_per_frame": 1000 * t["s"] / frames,
+        }
+        for name, t in totals.items()
+    } | {"frames": frames, "words": truth_words}
+
+
+def bench_shots(videos: int = 4, seed: int = 2, pan: tuple[int, int] = (2, 1)) -> dict[str, float]:
+    rng = random.Random(seed)
+    found = matched = expected = 0
+    seconds = 0.0
+    frames_seen = 0
+    with tempfile.TemporaryDirectory(prefix="bench-shots-") as tmp:
+        for n in range(videos):
+            duration = 12.0
+            cuts, at = [], 0.0
+            while True:
+                at += rng.uniform(0.5, 3.0)
+                if at >= duration - 0.5:
+                    break
+                cuts.append(round(at * FPS) / FPS)
+            overlays = [Overlay("WAIT FOR IT", 1.0, 4.0), Overlay("part two", 6.3, 9.1, y=0.7)]
+            path, _ = make_story_video(
+                Path(tmp) / f"cuts{n}.mp4",
+                width=360,
+                height=640,
+                duration_s=duration,
+                fps=FPS,
+                cuts=cuts,
+                overlays=overlays,
+                seed=seed + n,
+            )
+            started = time.perf_counter()
+            result = detect_shots(path, duration_s=duration)
+            seconds += time.perf_counter() - started
+            frames_seen += result.frames_seen
+            got = [s.start_s for s in result.shots[1:]]
+            pool = list(cuts)
+            for cut in got:
+                near = [c for c in pool if abs(c - cut) <= 2 / FPS + 1e-6]
+                if near:
+                    pool.remove(near[0])
+                    matched += 1
+            found += len(got)
+            expected += len(cuts)
+    return {
+        "cuts": expected,
+        "precision": matched / max(1, found),
+        "recall": matched / max(1, expected),
+        "fps_decoded": frames_seen / seconds,
+    }
+
+
+def _story_60s(path: Path) -> Path:
+    rng = random.Random(3)
+    cuts = [round(t, 2) for t in np.arange(2.5, 60, 3.1)]
+    overlays = [
+        Overlay(" ".join(rng.sample(WORDS, 3)), s, s + 4.0, size=48, fill=rng.choice(COLOURS))
+        for s in range(0, 56, 7)
+    ]
+    sentences = [
+        "hello and welcome back to my channel",
+        "today we are making pasta",
+        "first boil the water",
+        "then add some salt",
+        "follow for part two",
+    ]
+    speech = [Speech(sentences[i % len(sentences)], 1.0 + 6.0 * i) for i in range(10)]
+    video, _ = make_story_video(
+        path,
+        width=720,
+        height=1280,
+        duration_s=60.0,
+        fps=FPS,
+        cuts=cuts,
+        overlays=overlays,
+        speech=speech,
+    )
+    return video
+
+
+def bench_cost(frames: int = 16) -> dict[str, Any]:
+    from analyzers.base import AnalyzerConfig
+    from analyzers.blip2 import Blip2Analyzer
+    from analyzers.pipeline import describe_prepared, prepare
+    from analyzers.stages import Stages, StagesConfig
+    from analyzers.tiny_model import make_test_model
+    from analyzers.tiny_whisper import make_tiny_whisper
+    from api.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
+        root = Path(tmp)
+        video = _story_60s(root / "story60.mp4")
+        blip2 = Blip2Analyzer(
+            AnalyzerConfig(
+                model=str(make_test_model(root / "blip2")), quantization="fp32", device="cpu"
+            )
+        )
+        info = blip2.load()
+        config = StagesConfig(
+            sampling="shots",
+            ocr=True,
+            ocr_langs="eng",
+            transcribe=True,
+            asr_model=str(make_tiny_whisper(root / "whisper")),
+            keyframes=True,
+            device="cpu",
+            quantization="fp32",
+        )
+        stages = Stages.load(config)
+        options = Settings().analysis_options(frames=frames)
+        # Warm-up: first calls pay for imports and allocator growth.
+        describe_prepared(prepare(video, blip2, options), blip2, info)
+        started = time.perf_counter()
+        describe_prepared(prepare(video, blip2, options), blip2, info)
+        bare_s = time.perf_counter() - started
+        started = time.perf_counter()
+        prepared = prepare(video, blip2, options, stages)
+        full = describe_prepared(prepared, blip2, info, None, stages)
+        full_s = time.perf_counter() - started
+    stage_s = full.timings.stages_s
+    decode_only = full.timings.decode_s - sum(
+        stage_s.get(k, 0.0) for k in ("shots", "ocr", "keyframes", "audio")
+    )
+    model_only = full.timings.inference_s - stage_s.get("speech", 0.0)
+    parts = {"sampling+preprocess": decode_only, "analyzer (tiny BLIP-2)": model_only, **stage_s}
+    return {
+        "bare_s": bare_s,
+        "full_s": full_s,
+        "parts": parts,
+        "shots": len(full.shots or []),
+        "overlays": len(full.text_overlays or []),
+        "segments": len(full.transcript.segments) if full.transcript else 0,
+    }
+
+
+def main() -> None:
+    load = os.getloadavg()
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    ocr = bench_ocr()
+    print(f"\nOCR on {ocr['frames']} generated frames ({ocr['words']} drawn words):")
+    print("(plain: tesseract's defaults on the raw frame, psm 3; plain-sparse: psm 11)")
+    print(f"{'':12} {'recall':>7} {'precision':>9} {'ms/frame':>9}")
+    for name in ("ours", "plain", "plain-sparse"):
+        r = ocr[name]
+        print(f"{name:12} {r['recall']:7.3f} {r['precision']:9.3f} {r['ms_per_frame']:9.1f}")
+    print("\nShots (within 2 frames), 360x640 videos with random hard cuts and overlays:")
+    for label, pan in (
+        ("calm camera (2, 1 px/frame)", (2, 1)),
+        ("fast pan (8, 12 px/frame)", (8, 12)),
+    ):
+        shots = bench_shots(pan=pan)
+        print(
+            f"  {label:28} {shots['cuts']} cuts, precision {shots['precision']:.3f}, recall "
+            f"{shots['recall']:.3f}; {shots['fps_decoded']:.0f} frames/s decoded and scored"
+        )
+    cost = bench_cost()
+    total = sum(cost["parts"].values())
+    print(
+        f"\nOne 60 s 720x1280 video, 16 frames: {cost['shots']} shots, {cost['overlays']} "
+        f"overlays, {cost['segments']} transcript segments"
+    )
+    print(
+        f"whole analysis with every stage {cost['full_s']:.2f} s; without stages "
+        f"(uniform, model-size frames) {cost['bare_s']:.2f} s; ratio "
+        f"{cost['full_s'] / cost['bare_s']:.2f}x"
+    )
+    for name, seconds in sorted(cost["parts"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name:24} {seconds:6.2f} s  {100 * seconds / total:5.1f} %")
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
