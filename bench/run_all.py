@@ -11,7 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BENCHMARKS = ["bench_sampling", "bench_vision_reuse", "bench_cli", "bench_serving"]
+BENCHMARKS = [
+    "bench_sampling",
+    "bench_vision_reuse",
+    "bench_cli",
+    "bench_serving",
+    "bench_backends",
+]
 
 
 def main() -> None:
