@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from analyzers.base import Analyzer
+from analyzers.base import Analyzer, ProgressCallback
 from analyzers.errors import AnalyzerError, InputError
 from analyzers.options import AnalysisOptions
 from analyzers.pipeline import describe_prepared, prepare
@@ -135,6 +135,16 @@ class AnalyzeRun:
         finally:
             stages.close()
 
+    def _progress(self, *, speech_next: bool) -> ProgressCallback:
+        """Frames described so far, then "speech" while Whisper runs after the last frame."""
+
+        def progress(done: int, total: int) -> None:
+            self.display.frames_done(done, total, steps_after=1 if speech_next else 0)
+            if done == total and speech_next:
+                self.display.phase("speech")
+
+        return progress
+
     def _analyze_one(self, video: Path, loaded: Loaded, options: AnalysisOptions) -> None:
         try:
             prepared = prepare(video, loaded.analyzer, options, loaded.stages)
@@ -142,7 +152,7 @@ class AnalyzeRun:
                 prepared,
                 loaded.analyzer,
                 loaded.model_info,
-                self.display.frames_done,
+                self._progress(speech_next=prepared.audio is not None),
                 loaded.stages,
             )
         except AnalyzerError as err:

@@ -37,10 +37,13 @@ class NoDisplay:
     def start_file(self, index: int, count: int, name: str) -> None:
         return None
 
-    def frames_done(self, done: int, total: int) -> None:
+    def frames_done(self, done: int, total: int, steps_after: int = 0) -> None:
         return None
 
     def end_file(self) -> None:
+        return None
+
+    def phase(self, text: str) -> None:
         return None
 
     @contextmanager
@@ -115,18 +118,27 @@ class RichDisplay:
         self._run_task: TaskID | None = None
         self._files_done = 0
         self._count = 0
-        self._saved_handlers: list[logging.Handler] = []
+        self._saved_handlers: dict[str, list[logging.Handler]] = {}
+        self._log_handler = _ConsoleLogHandler(self.console)
 
     def __enter__(self) -> RichDisplay:
-        root = logging.getLogger()
-        self._saved_handlers = root.handlers[:]
-        root.handlers = [_ConsoleLogHandler(self.console)]
+        self._route_logs()
         self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
-        logging.getLogger().handlers = self._saved_handlers
+        for name, handlers in self._saved_handlers.items():
+            logging.getLogger(name or None).handlers = handlers
+
+    def _route_logs(self) -> None:
+        """Send log lines through the console, above the bars. transformers adds its own
+        stderr handler when it is first imported (during the load), so this runs again then."""
+        for name in ("", "transformers"):
+            logger = logging.getLogger(name or None)
+            if logger.handlers != [self._log_handler]:
+                self._saved_handlers.setdefault(name, logger.handlers[:])
+                logger.handlers = [self._log_handler]
 
     @contextmanager
     def loading(self, what: str) -> Iterator[None]:
@@ -135,6 +147,7 @@ class RichDisplay:
             yield
         finally:
             self.progress.remove_task(task)
+            self._route_logs()
 
     def start_file(self, index: int, count: int, name: str) -> None:
         self._count = count
@@ -145,14 +158,22 @@ class RichDisplay:
             f"[{index}/{count}] {name}", total=None, count="decoding"
         )
 
-    def frames_done(self, done: int, total: int) -> None:
+    def frames_done(self, done: int, total: int, steps_after: int = 0) -> None:
+        """``done`` of ``total`` frames described; ``steps_after``: work still to come after
+        them (speech), so the bar does not stand full while it runs."""
         if self._file_task is None:
             return
+        steps = total + steps_after
         self.progress.update(
-            self._file_task, completed=done, total=total, count=f"{done}/{total} frames"
+            self._file_task, completed=done, total=steps, count=f"{done}/{total} frames"
         )
-        if self._run_task is not None and total:
-            self.progress.update(self._run_task, completed=self._files_done + done / total)
+        if self._run_task is not None and steps:
+            self.progress.update(self._run_task, completed=self._files_done + done / steps)
+
+    def phase(self, text: str) -> None:
+        """What the current video is waiting on after its frames (speech ...)."""
+        if self._file_task is not None:
+            self.progress.update(self._file_task, count=text)
 
     def end_file(self) -> None:
         if self._file_task is not None:

@@ -47,12 +47,10 @@ def _run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )  # fmt: skip
 
 
-def _model_args(model: Path, frames: int = 2) -> list[str]:
-    # No Whisper unless a test asks for it: a hub cache holding whisper-small would be loaded.
-    return [
-        "--model", str(model), "--quantization", "fp32", "--frames", str(frames),
-        "--no-transcribe",
-    ]  # fmt: skip
+def _model_args(model: Path, frames: int = 2, whisper: Path | None = None) -> list[str]:
+    # No Whisper unless a test gives one: a hub cache holding whisper-small would be loaded.
+    speech = ["--asr-model", str(whisper)] if whisper else ["--no-transcribe"]
+    return ["--model", str(model), "--quantization", "fp32", "--frames", str(frames), *speech]
 
 
 @pytest.fixture(scope="module")
@@ -219,10 +217,8 @@ def test_every_stage_to_the_output_folder(
 ) -> None:
     """Shots, OCR, speech and keyframes: the JSON, the Markdown and the JPEGs side by side."""
     out = tmp_path / "results"
-    args = [*_model_args(tiny_model_dir, frames=3)]
-    args.remove("--no-transcribe")
     proc = _run_cli(
-        "analyze", str(short_video), *args, "--asr-model", str(tiny_whisper_dir),
+        "analyze", str(short_video), *_model_args(tiny_model_dir, 3, tiny_whisper_dir),
         "--format", "md", "-o", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -271,7 +267,9 @@ def test_bad_options_are_refused_before_any_work(
     assert "--format srt" in capsys.readouterr().err
 
 
-def test_progress_on_a_terminal(tmp_path: Path, tiny_model_dir: Path, clips: Path) -> None:
+def test_progress_on_a_terminal(
+    tmp_path: Path, tiny_model_dir: Path, tiny_whisper_dir: Path, clips: Path
+) -> None:
     """On a terminal: a spinner while the model loads, then per-file and overall progress
     with elapsed time and ETA; the report itself still goes to stdout, untouched."""
     import fcntl
@@ -284,7 +282,7 @@ def test_progress_on_a_terminal(tmp_path: Path, tiny_model_dir: Path, clips: Pat
     report = tmp_path / "report.txt"
     with report.open("w") as stdout:
         proc = subprocess.Popen(
-            [*CLI, "analyze", str(clips), *_model_args(tiny_model_dir, frames=4)],
+            [*CLI, "analyze", str(clips), *_model_args(tiny_model_dir, 4, tiny_whisper_dir)],
             stdout=stdout, stderr=terminal, env={**_env(), "TERM": "xterm"},
         )  # fmt: skip
         os.close(terminal)
@@ -305,7 +303,10 @@ def test_progress_on_a_terminal(tmp_path: Path, tiny_model_dir: Path, clips: Pat
     assert "4/4 frames" in screen and "videos" in screen
     assert re.search(r"elapsed \d+:\d\d:\d\d", screen)
     assert re.search(r"eta \d+:\d\d:\d\d", screen)
+    assert "speech" in screen  # Whisper's turn, after clip.mp4's frames
     assert "random-weight test model" in screen  # the load warning, above the bars
+    # Library warnings go through the display too, not straight onto the bars.
+    assert "[transformers]" not in screen
     text = report.read_text()
     assert text.count("\n== ") + text.startswith("== ") == 2
     assert "\x1b" not in text and "━" not in text
