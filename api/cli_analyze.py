@@ -101,7 +101,7 @@ class AnalyzeRun:
                 self._analyze_all(inputs.videos, options)
         return self.exit_code
 
-    def _load(self) -> tuple[Analyzer, ModelInfo, Stages]:
+    def _load(self) -> Loaded:
         from analyzers.registry import create_analyzer  # the analyzer imports transformers
 
         # A local directory by its last part: the progress row is narrow.
@@ -112,11 +112,11 @@ class AnalyzeRun:
             # A stage that cannot load (no Tesseract, no Whisper) is a warning in each result.
             keyframes = self.args.output_dir is not None  # JPEGs only where they are kept
             stages = Stages.load(stages_config(self.settings, keyframes=keyframes))
-        return analyzer, model_info, stages
+        return Loaded(analyzer, model_info, stages)
 
     def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:
         try:
-            analyzer, model_info, stages = self._load()
+            loaded = self._load()
         except AnalyzerError as err:
             with self.display.paused():
                 print(f"error: {err.message}", file=sys.stderr)
@@ -129,11 +129,11 @@ class AnalyzeRun:
             for index, video in enumerate(videos, start=1):
                 self.display.start_file(index, len(videos), video.name)
                 try:
-                    self._analyze_one(video, Loaded(analyzer, model_info, stages), options)
+                    self._analyze_one(video, loaded, options)
                 finally:
                     self.display.end_file()
         finally:
-            stages.close()
+            loaded.stages.close()
 
     def _progress(self, *, speech_next: bool) -> ProgressCallback:
         """Frames described so far, then "speech" while Whisper runs after the last frame."""
@@ -160,7 +160,8 @@ class AnalyzeRun:
             return
         except Exception as err:  # a bug or a library failure: this file fails, the run goes on
             log.info("analysis of %s failed", video, exc_info=True)  # shown with -v
-            failure = AnalyzerError(f"unexpected {type(err).__name__}: {err}")
+            first_line = (str(err).strip().splitlines() or [""])[0]  # one line, as every error
+            failure = AnalyzerError(f"unexpected {type(err).__name__}: {first_line}")
             self._fail(str(video), failure, "analysis_failed", failure.message)
             return
         ensure_test_model_warning(result)

@@ -22,6 +22,7 @@ from types import FrameType
 
 import uvicorn
 
+from api import __version__
 from api.http.app import create_app
 from api.http.context import AppContext
 from api.jobs.files import UploadFiles
@@ -101,6 +102,9 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     supervisor = Supervisor(
         settings, store, metrics, launcher, devices, on_tick=liveness.tick_supervisor
     )
+    metrics.build_info.labels(
+        __version__, settings.backend, settings.analyzer, settings.model, settings.quantization
+    ).set(1)
     signals.wake = supervisor.wake
     signals.install()
     supervisor.add_listener(lambda job: files.remove(job.upload))

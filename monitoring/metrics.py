@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from monitoring.gpu import NoGpuError, read_gpus
+
+# `*_created` series double every counter for no use to a dashboard.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 PREFIX = "tiktok_analyzer"
 
@@ -11,6 +27,33 @@ PREFIX = "tiktok_analyzer"
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
 #: analysis time / video duration; below 1 is faster than real time
 REALTIME_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10)
+#: seconds a job waits in the queue before a worker takes it
+QUEUE_WAIT_BUCKETS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+class GpuCollector(Collector):
+    """GPU memory and utilisation read from NVML at scrape time; nothing without a GPU."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            gpus = read_gpus()
+        except NoGpuError:
+            return
+        memory = GaugeMetricFamily(
+            f"{PREFIX}_gpu_memory_used_bytes", "GPU memory in use, per GPU.", labels=["gpu"]
+        )
+        busy = GaugeMetricFamily(
+            f"{PREFIX}_gpu_utilization_ratio",
+            "Share of the last sample period the GPU was busy (0-1), per GPU.",
+            labels=["gpu"],
+        )
+        for gpu in gpus:
+            if gpu.memory_used_bytes is not None:
+                memory.add_metric([str(gpu.index)], gpu.memory_used_bytes)
+            if gpu.utilization_percent is not None:
+                busy.add_metric([str(gpu.index)], gpu.utilization_percent / 100.0)
+        yield memory
+        yield busy
 
 
 class ServiceMetrics:
@@ -58,7 +101,7 @@ class ServiceMetrics:
             registry=r,
         )
         self.realtime_factor = Histogram(
-            f"{PREFIX}_job_realtime_factor",
+            f"{PREFIX}_job_realtime_factor_ratio",
             "Analysis time divided by video duration for finished jobs.",
             buckets=REALTIME_BUCKETS,
             registry=r,
@@ -76,6 +119,20 @@ class ServiceMetrics:
             ["reason"],
             registry=r,
         )
+
+        self.queue_wait = Histogram(
+            f"{PREFIX}_job_queue_wait_seconds",
+            "Time a job waited in the queue before a worker took it.",
+            buckets=QUEUE_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.build_info = Gauge(
+            f"{PREFIX}_build_info",
+            "Always 1; the labels say which release, backend and model serve.",
+            ["version", "backend", "analyzer", "model", "quantization"],
+            registry=r,
+        )
+        r.register(GpuCollector())
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""

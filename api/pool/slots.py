@@ -24,6 +24,8 @@ class Attempt:
 
     job: Job
     limit_s: float
+    #: monotonic time it (re)entered the queue, for the queue-wait histogram
+    queued_at: float = field(default_factory=time.monotonic)
     avoid_worker: int | None = None
     #: ran beside another job when a worker died: runs alone next, so a crash is its own
     suspect: bool = False
@@ -43,6 +45,7 @@ class Attempt:
         return (self.begun and not self.prepared) or self.on_model
 
     def reset(self) -> None:
+        self.queued_at = time.monotonic()
         self.begun = self.prepared = self.on_model = False
         self.deadline, self.prepare_s = None, 0.0
 

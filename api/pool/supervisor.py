@@ -448,6 +448,7 @@ class Supervisor:
             if not slot.handle.send(RunJob(attempt.job)):
                 return
             self.pending.popleft()
+            self.metrics.queue_wait.observe(time.monotonic() - attempt.queued_at)
             self.store.mark_running(attempt.id, slot.id, time.time())
             slot.jobs.append(attempt)
             slot.state = "BUSY"

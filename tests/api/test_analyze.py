@@ -134,13 +134,17 @@ def test_metrics_expose_the_service_names(server: ServerProcess, tiny_video: Pat
         "tiktok_analyzer_http_requests_total",
         "tiktok_analyzer_jobs_total",
         "tiktok_analyzer_job_duration_seconds_bucket",
-        "tiktok_analyzer_job_realtime_factor_bucket",
+        "tiktok_analyzer_job_realtime_factor_ratio_bucket",
+        "tiktok_analyzer_job_queue_wait_seconds_bucket",
+        "tiktok_analyzer_build_info",
         "tiktok_analyzer_queue_depth",
         "tiktok_analyzer_busy_workers",
         "tiktok_analyzer_worker_restarts_total",
     ):
         assert name in text, name
     assert 'route="/analyze"' in text and 'state="done"' in text
+    assert "_created" not in text
+    assert f'backend="{server.env["TIKTOK_ANALYZER_BACKEND"]}"' in text
     assert 'route="/jobs/{job_id}"' in text or "/jobs/{job_id}" not in text
 
 
