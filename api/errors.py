@@ -7,6 +7,7 @@
         ├── QueueFullError         too many jobs waiting (HTTP 503 + Retry-After)
         ├── DrainingError          the service is shutting down (HTTP 503 + Retry-After)
         ├── ModelUnavailableError  no worker can load the model (HTTP 503)
+        ├── StorageFullError       the disk cannot take the upload or the job (HTTP 507)
         ├── JobTimeoutError        a job ran past its time limit (HTTP 504)
         └── WorkerCrashedError     the worker died while analysing this video (HTTP 502)
 
@@ -45,6 +46,10 @@ class DrainingError(JobError):
 
 class ModelUnavailableError(JobError):
     code = "model_unavailable"
+
+
+class StorageFullError(JobError):
+    code = "insufficient_storage"
 
 
 class JobTimeoutError(JobError):

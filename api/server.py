@@ -12,12 +12,15 @@ A second signal skips the rest of the drain.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -32,7 +35,7 @@ from api.jobs.store import JobStore
 from api.logging_setup import FrontLogging, setup_front_logging
 from api.pool.backends import BackendUnavailable, make_launcher
 from api.pool.devices import plan_devices, visible_gpu_count
-from api.pool.supervisor import Supervisor
+from api.pool.supervisor import Supervisor, storage_problem
 from api.sdnotify import Liveness, SystemdNotifier
 from api.settings import Settings, load_settings
 from monitoring.metrics import ServiceMetrics
@@ -84,7 +87,12 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc)
         return 1
-    store = JobStore(settings.db_path, settings.analysis_options()).open()
+    try:
+        store = JobStore(settings.db_path, settings.analysis_options()).open()
+    except (sqlite3.Error, OSError) as exc:
+        log.error("cannot open %s: %s", settings.db_path, _disk_problem(settings.data_dir, exc))
+        sock.close()
+        return 1
     files = UploadFiles(settings.uploads_dir)
     recovered = _recover_jobs(store, files)
     metrics, liveness, notifier = ServiceMetrics(), Liveness(), SystemdNotifier()
@@ -218,6 +226,17 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.bind(address)
     sock.listen(2048)
     return sock
+
+
+def _disk_problem(data_dir: Path, exc: BaseException) -> str:
+    """Say 'disk full' in plain words when it is (SQLite says 'disk I/O error')."""
+    try:
+        free = shutil.disk_usage(data_dir).free
+    except OSError:
+        return str(exc)
+    if free < 1024 * 1024:
+        return f"disk full ({free} bytes free on {data_dir}): {exc}"
+    return storage_problem(exc)
 
 
 def _recover_jobs(store: JobStore, files: UploadFiles) -> list[Job]:

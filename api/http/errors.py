@@ -34,6 +34,7 @@ STATUS_BY_CODE = {
     "model_load_failed": 503,
     "model_unavailable": 503,
     "timed_out": 504,
+    "insufficient_storage": 507,
 }
 
 

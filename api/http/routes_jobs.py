@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from analyzers.errors import AnalyzerError
 from analyzers.prompts import DEFAULT_ASPECTS
@@ -19,6 +21,10 @@ from api.jobs.intake import RequestOptions
 from api.jobs.record import JobStatus
 
 router = APIRouter()
+log = logging.getLogger("api.http")
+
+#: status recorded when the client went away mid-upload (nobody receives it; nginx's code)
+CLIENT_CLOSED_REQUEST = 499
 
 _ANALYZE_BODY = {
     "requestBody": {
@@ -86,6 +92,11 @@ async def analyze(
     except AnalyzerError as exc:
         ctx.metrics.rejected.labels(exc.code).inc()
         raise
+    except ClientDisconnect:
+        # The client's doing, not ours: no error log, no 500 in the metrics.
+        log.info("client disconnected during the upload")
+        ctx.metrics.rejected.labels("client_disconnected").inc()
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     job = submission.job
     event = ctx.waiters.register(job.id) if submission.wait else None
     try:

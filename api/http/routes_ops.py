@@ -34,9 +34,12 @@ def health_body(ctx: AppContext) -> HealthOut:
     workers = snap["workers"]
     loaded = [w for w in workers if w["state"] in ("READY", "BUSY")]
     errors = [w["last_error"] for w in workers if w["last_error"]]
-    ready = bool(loaded) and not snap["draining"]
+    storage = ctx.pool.storage_error
+    ready = bool(loaded) and not snap["draining"] and storage is None
     if snap["draining"]:
         status, reason = "draining", "shutting down: finishing running jobs, accepting none"
+    elif storage is not None:
+        status, reason = "degraded", f"storage: {storage}; results are kept until it can write"
     elif unavailable is not None:
         status, reason = "degraded", f"model_unavailable: {unavailable}"
     elif not loaded and not snap["ever_ready"] and not errors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import BinaryIO
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.errors import RequestRejected
+from api.errors import RequestRejected, StorageFullError
 from api.jobs.files import UploadFiles
 
 #: the form field that carries the video
@@ -129,6 +130,30 @@ class _Spooler:
             self.upload.path.unlink(missing_ok=True)
 
 
+async def _feed(
+    parser: MultipartParser, spooler: _Spooler, body: AsyncIterator[bytes], max_bytes: int
+) -> None:
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if spooler.too_large:
+            if received > max_bytes + DISCARD_LIMIT:
+                break  # give up reading; the reply still goes out
+            continue
+        parser.write(chunk)
+    if not spooler.too_large:
+        parser.finalize()
+
+
+def _as_rejection(exc: BaseException) -> BaseException:
+    """The error to raise for what went wrong while spooling (others pass unchanged)."""
+    if isinstance(exc, FormParserError):
+        return RequestRejected("bad_multipart", f"malformed multipart body: {exc}")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFullError("disk full: the upload cannot be stored; retry later")
+    return exc
+
+
 async def spool_multipart(
     content_type: str,
     body: AsyncIterator[bytes],
@@ -149,26 +174,11 @@ async def spool_multipart(
         parser = MultipartParser(boundary, spooler.callbacks())  # type: ignore[arg-type]
     except (FormParserError, ValueError) as exc:
         raise RequestRejected("bad_multipart", f"malformed multipart body: {exc}") from None
-    received = 0
     try:
-        async for chunk in body:
-            received += len(chunk)
-            if spooler.too_large:
-                if received > max_bytes + DISCARD_LIMIT:
-                    break  # give up reading; the reply still goes out
-                continue
-            parser.write(chunk)
-        if not spooler.too_large:
-            parser.finalize()
-    except RequestRejected:
-        spooler.close(delete=True)
-        raise
-    except FormParserError as exc:
-        spooler.close(delete=True)
-        raise RequestRejected("bad_multipart", f"malformed multipart body: {exc}") from None
-    except BaseException:
-        spooler.close(delete=True)  # client went away mid-upload: no partial file stays
-        raise
+        await _feed(parser, spooler, body, max_bytes)
+    except BaseException as exc:
+        spooler.close(delete=True)  # refused, or the client went away: no partial file stays
+        raise _as_rejection(exc) from None
     spooler.close(delete=spooler.too_large)
     if spooler.too_large:
         limit_mb = max_bytes / (1024 * 1024)

@@ -10,9 +10,11 @@ both backends share this state machine and its failure semantics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from multiprocessing.connection import wait
 from threading import RLock
 from typing import Any, Literal
 
-from api.errors import JobTimeoutError, QueueFullError, WorkerCrashedError
+from api.errors import JobTimeoutError, QueueFullError, StorageFullError, WorkerCrashedError
 from api.jobs.record import Job, Progress
 from api.jobs.store import JobStore
 from api.pool.handle import WorkerGone, WorkerLauncher
@@ -56,6 +58,16 @@ log = logging.getLogger("api.supervisor")
 LossReason = Literal["crashed", "hung", "timeout", "start_timeout", "load_failed"]
 #: how often the loop turns when no worker channel can wake it (Ray actors)
 POLL_INTERVAL_S = 0.1
+#: a job-store write that failed (disk full) is retried this often at most
+WRITE_RETRY_MAX_S = 10.0
+
+
+def storage_problem(exc: BaseException) -> str:
+    """A plain-words reason for a failed job-store write."""
+    text = str(exc)
+    if "full" in text or "I/O" in text or getattr(exc, "errno", None) == 28:
+        return f"disk full: cannot write the job database ({text})"
+    return f"cannot write the job database: {text}"
 
 
 class Supervisor:
@@ -85,6 +97,12 @@ class Supervisor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._job_seconds = 5.0  # running mean, for Retry-After
+        # Store writes in order; one that fails (disk full) waits here, with those after
+        # it, and is retried: memory keeps the truth until the database has it too.
+        self._writes: deque[tuple[Callable[[], object], Callable[[], None] | None]] = deque()
+        self._write_retry_at = 0.0
+        self._write_backoff_s = 1.0
+        self.storage_error: str | None = None
         self._handlers: dict[type, Callable[[Slot, Any], None]] = {
             Heartbeat: self._on_heartbeat,
             WorkerStarting: self._on_starting,
@@ -115,7 +133,10 @@ class Supervisor:
                     f"the queue is full ({self.settings.queue_size} videos waiting); "
                     f"retry in {self.retry_after_s()} s"
                 )
-            self.store.insert(job)
+            try:
+                self.store.insert(job)
+            except (sqlite3.Error, OSError) as exc:
+                raise StorageFullError(storage_problem(exc)) from None
             self.pending.append(self._attempt(job))
             self.metrics.queue_depth.set(len(self.pending))
         self.wake()
@@ -129,8 +150,14 @@ class Supervisor:
             attempt = next((a for a in self.pending if a.id == job_id), None)
             if attempt is None:
                 return False
+            # The database first: if it cannot take the change, the job stays queued in both.
+            try:
+                self.store.finish_error(job_id, "cancelled", "cancelled", "cancelled by the client")
+            except (sqlite3.Error, OSError) as exc:
+                raise StorageFullError(storage_problem(exc)) from None
             self.pending.remove(attempt)
-            self._finish_error(attempt, "cancelled", "cancelled", "cancelled by the client")
+            self.metrics.jobs.labels("cancelled").inc()
+            self._notify(attempt, "cancelled (cancelled by the client)")
             return True
 
     def release_memory(self) -> int:
@@ -209,7 +236,8 @@ class Supervisor:
             for slot in self.slots:
                 self._read_messages(slot)
             self._check_timers()
-            if not self.draining:
+            self._flush_writes()
+            if not self.draining and not self._writes:
                 self._dispatch()
             self._update_gauges()
         if self._on_tick is not None:
@@ -235,7 +263,9 @@ class Supervisor:
                         self._handle(slot, message)
                     slot.handle = None
                 for attempt in slot.jobs:
-                    self.store.requeue(attempt.id, crashed=False)
+                    # If this write fails too, the next start finds the job 'running' and
+                    # queues it again: nothing is lost either way.
+                    self._persist(functools.partial(self.store.requeue, attempt.id, crashed=False))
                     log.info("left queued for the next start", extra={"job_id": attempt.id})
                 slot.jobs.clear()
                 slot.detach()
@@ -321,11 +351,14 @@ class Supervisor:
         if attempt is None:
             return
         slot.jobs.remove(attempt)
-        self.store.finish_done(
-            attempt.id,
-            message.result,
-            model_started_at=message.model_started_at,
-            model_finished_at=message.model_finished_at,
+        self._persist(
+            lambda: self.store.finish_done(
+                attempt.id,
+                message.result,
+                model_started_at=message.model_started_at,
+                model_finished_at=message.model_finished_at,
+            ),
+            lambda: self._notify(attempt, "done"),
         )
         timings = message.result.get("timings", {})
         total = float(timings.get("total_s", 0.0))
@@ -333,7 +366,6 @@ class Supervisor:
         self.metrics.job_duration.observe(total)
         self.metrics.realtime_factor.observe(float(timings.get("realtime_factor", 0.0)))
         self._job_seconds = 0.8 * self._job_seconds + 0.2 * max(total, 0.1)
-        self._notify(attempt, "done")
 
     def _on_job_failed(self, slot: Slot, message: JobFailed) -> None:
         attempt = slot.attempt(message.job_id)
@@ -347,11 +379,13 @@ class Supervisor:
     def _finish_error(
         self, attempt: Attempt, status: Literal["failed", "cancelled"], code: str, message: str
     ) -> None:
-        self.store.finish_error(attempt.id, status, code, message)
+        self._persist(
+            lambda: self.store.finish_error(attempt.id, status, code, message),
+            lambda: self._notify(attempt, f"{status} ({code}: {message})"),
+        )
         self.metrics.jobs.labels(status).inc()
         if status == "failed":
             self.metrics.job_errors.labels(code).inc()
-        self._notify(attempt, f"{status} ({code}: {message})")
 
     def _notify(self, attempt: Attempt, outcome: str) -> None:
         log.info("%s", outcome, extra={"job_id": attempt.id})
@@ -409,14 +443,15 @@ class Supervisor:
         requeue: list[Attempt] = []
         for attempt in slot.jobs:
             if attempt is culprit:
-                crashes = self.store.requeue(attempt.id, crashed=True)
-                if crashes > self.settings.job_retries:
+                attempt.job.crashes += 1
+                self._persist(functools.partial(self.store.requeue, attempt.id, crashed=True))
+                if attempt.job.crashes > self.settings.job_retries:
                     message = WorkerCrashedError("worker crashed while analysing this video")
                     self._finish_error(attempt, "failed", message.code, message.message)
                     continue
                 attempt.avoid_worker = slot.id
             else:
-                self.store.requeue(attempt.id, crashed=False)
+                self._persist(functools.partial(self.store.requeue, attempt.id, crashed=False))
                 # Two jobs were active: neither is charged, each runs alone next time.
                 attempt.suspect = attempt.suspect or attempt in active
             attempt.reset()
@@ -449,7 +484,9 @@ class Supervisor:
                 return
             self.pending.popleft()
             self.metrics.queue_wait.observe(time.monotonic() - attempt.queued_at)
-            self.store.mark_running(attempt.id, slot.id, time.time())
+            self._persist(
+                functools.partial(self.store.mark_running, attempt.id, slot.id, time.time())
+            )
             slot.jobs.append(attempt)
             slot.state = "BUSY"
 
@@ -465,6 +502,37 @@ class Supervisor:
             return None
         # Idle workers first; a retried job prefers a worker other than the one it crashed.
         return min(candidates, key=lambda s: (len(s.jobs), s.id == attempt.avoid_worker, s.id))
+
+    def _persist(self, write: Callable[[], object], then: Callable[[], None] | None = None) -> None:
+        """Write to the job store now, or keep the write (in order) until the disk allows it."""
+        self._writes.append((write, then))
+        self._flush_writes(force=True)
+
+    def _flush_writes(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if (
+            not self._writes
+            or (now < self._write_retry_at and not force)
+            or (force and len(self._writes) > 1)
+        ):
+            return
+        while self._writes:
+            write, then = self._writes[0]
+            try:
+                write()
+            except (sqlite3.Error, OSError) as exc:
+                if self.storage_error is None:
+                    log.error("%s; keeping the changes in memory", storage_problem(exc))
+                self.storage_error = storage_problem(exc)
+                self._write_retry_at = now + self._write_backoff_s
+                self._write_backoff_s = min(self._write_backoff_s * 2, WRITE_RETRY_MAX_S)
+                return
+            self._writes.popleft()
+            if then is not None:
+                then()
+        if self.storage_error is not None:
+            log.info("the job database takes writes again")
+        self.storage_error, self._write_backoff_s = None, 1.0
 
     def _update_gauges(self) -> None:
         self.metrics.queue_depth.set(len(self.pending))

@@ -1,0 +1,105 @@
+"""A full disk under the data directory: nothing crashes, nothing is lost, it recovers by itself.
+
+The data directory sits on a small tmpfs the test mounts (root only; skipped elsewhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.serverproc import ServerProcess, post_video, wait_final, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)])
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk says it is full; returns it (delete it to free the disk)."""
+    filler = disk / "filler"
+    block = b"\0" * 65536
+    with contextlib.suppress(OSError), open(filler, "wb") as out:
+        while True:
+            out.write(block)
+            out.flush()
+    with contextlib.suppress(OSError), open(disk / "filler2", "wb") as out:
+        while True:  # the last few bytes
+            out.write(b"\0" * 512)
+            out.flush()
+    return filler
+
+
+def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
+    small_disk: Path, tmp_path: Path, tiny_model_dir: Path, tiny_video: Path
+) -> None:
+    srv = ServerProcess(
+        tmp_path / "srv",
+        tiny_model_dir,
+        workers=1,
+        prefetch="false",
+        test_hang_s=3,
+        data_dir=small_disk / "data",
+    )
+    with srv.running(), srv.client() as client:
+        first = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+        queued = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+        wait_for(lambda: srv.health()[1]["busy_workers"] == 1, 30, "the first job running")
+        fill(small_disk)
+
+        # The first job ends while the database cannot take its result.
+        body = wait_for(
+            lambda: (h := srv.health()[1])["status"] == "degraded" and h, 30, "degraded"
+        )
+        assert "disk full" in body["reason"], body["reason"]
+
+        refused = post_video(client, tiny_video, frames=1)
+        assert refused.status_code == 507, refused.text
+        assert refused.json()["error"]["code"] == "insufficient_storage"
+        leftovers = {p.name for p in srv.uploads_dir.iterdir()}
+        assert len(leftovers) == 1  # only the queued job's upload: the refused one is gone
+
+        cancel = client.delete(f"/jobs/{queued}")
+        assert cancel.status_code == 507, cancel.text
+        assert client.get(f"/jobs/{queued}").json()["status"] == "queued"
+
+        for name in ("filler", "filler2"):
+            (small_disk / name).unlink()
+        assert wait_final(client, first, timeout=30)["status"] == "done"
+        wait_for(lambda: srv.health()[0] == 200, 30, "ready again")
+        assert wait_final(client, queued, timeout=60)["status"] == "done"
+        assert srv.proc is not None and srv.proc.poll() is None
+
+
+def test_starting_on_a_full_disk_says_disk_full(
+    small_disk: Path, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    (small_disk / "data").mkdir()
+    fill(small_disk)
+    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, data_dir=small_disk / "data")
+    srv.start()
+    try:
+        assert srv.wait_exit(timeout=60) == 1
+    finally:
+        srv.ensure_stopped()
+    log = srv.log_file.read_text()
+    assert "disk full" in log, log[-2000:]
+    assert "Traceback" not in log
