@@ -375,3 +375,14 @@ def test_subtitles_on_stdout(fmt: str, start: str, real_result: AnalysisResult) 
     ResultWriter(fmt, None, out, io.StringIO()).result(Path("clip.mp4"), real_result)
     assert out.getvalue().startswith(start)
     assert " --> " in out.getvalue()
+
+
+def test_a_result_that_cannot_be_written_fails_that_file(
+    tmp_path: Path, tiny_model_dir: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "short_4s.json").mkdir()  # where the result file must go
+    code = main(["analyze", str(short_video), *_model_args(tiny_model_dir), "-o", str(tmp_path)])
+    err = capsys.readouterr().err
+    (line,) = _error_lines(err)
+    assert code == 1, err
+    assert line.startswith(f"error: {short_video}: cannot write the result: ")
