@@ -74,7 +74,7 @@ def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
         refused = post_video(client, tiny_video, frames=1)
         assert refused.status_code == 507, refused.text
         assert refused.json()["error"]["code"] == "insufficient_storage"
-        leftovers = {p.name for p in srv.uploads_dir.iterdir()}
+        leftovers = {p.name for p in (small_disk / "data" / "uploads").iterdir()}
         assert len(leftovers) == 1  # only the queued job's upload: the refused one is gone
 
         cancel = client.delete(f"/jobs/{queued}")
