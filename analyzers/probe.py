@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import av
 
@@ -72,7 +72,7 @@ def _container_signature(file: Path) -> str:
 
 
 def is_still_image_format(format_name: str) -> bool:
-    """True for FFmpeg's single-picture demuxers (png_pipe, jpeg_pipe, image2 ...)."""
+    """True for FFmpeg's single-picture demuxers (png_pipe, jpeg_pipe, webp_pipe, image2 ...)."""
     return format_name.endswith("_pipe") or format_name in {"image2", "tty"}
 
 
@@ -84,40 +84,63 @@ def choose_video_stream(container: Any) -> Any:
     format_name = container.format.name
     if is_still_image_format(format_name):
         kind = format_name.removesuffix("_pipe")
-        raise NotAVideoError(f"the file is a still image ({kind}), not a video")
-    stream = container.streams.best("video")
+        # FFmpeg's WebP decoder reads one picture; an animated WebP fails on its first frame.
+        extra = "; animated WebP is not supported, convert it to MP4" if kind == "webp" else ""
+        raise NotAVideoError(f"the file is a still image ({kind}), not a video{extra}")
+    videos = [s for s in container.streams.video if not _is_cover_art(s)]
+    stream = container.streams.best("video") if videos else None
+    if stream is None or _is_cover_art(stream):
+        stream = videos[0] if videos else None
     if stream is None:
         raise NoVideoStreamError(f"the file has no video stream (it holds {_describe(container)})")
+    if stream.frames == 1:
+        raise_still_image(stream)
     return stream
+
+
+def raise_still_image(stream: Any) -> NoReturn:
+    """Refuse a video stream that holds one picture: a still image in a video container."""
+    # One rule for every container: a one-frame GIF, MP4 or AVIF is a picture, not a video.
+    raise NotAVideoError(
+        f"the file is a still image ({_codec_name(stream)}, a single frame), not a video"
+    )
 
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Read duration, frame rate, size, rotation and codec of the file's video stream."""
     with open_media(path) as container:
         stream = choose_video_stream(container)
-        rotation = _rotation(container, stream)
-        stored_w, stored_h = int(stream.codec_context.width), int(stream.codec_context.height)
-        width, height = (stored_h, stored_w) if rotation in (90, 270) else (stored_w, stored_h)
-        fps = _fps(stream)
-        duration = _duration(container, stream)
-        frames = int(stream.frames or 0)
-        if frames <= 0 and duration > 0 and fps > 0:
-            frames = max(1, round(duration * fps))
-        if duration <= 0 < frames and fps > 0:
-            duration = frames / fps
-        return VideoInfo(
-            duration_s=round(duration, 6),
-            fps=round(fps, 6),
-            frame_count=frames,
-            width=width,
-            height=height,
-            orientation=orientation_of(width, height),
-            codec=_codec_name(stream),
-            has_audio=any(s.type == "audio" for s in container.streams),
-            rotation=rotation,
-            stream_index=int(stream.index),
-            decoder="",
-        )
+        rotation = rotation_tag(stream)
+        first_rotation, pictures = _peek(container, stream)
+        if pictures == 1:
+            raise_still_image(stream)
+        return describe_stream(container, stream, first_rotation if rotation is None else rotation)
+
+
+def describe_stream(container: Any, stream: Any, rotation: int) -> VideoInfo:
+    """VideoInfo from the headers of an open container (nothing decoded); decoder left empty."""
+    stored_w, stored_h = int(stream.codec_context.width), int(stream.codec_context.height)
+    width, height = (stored_h, stored_w) if rotation in (90, 270) else (stored_w, stored_h)
+    fps = _fps(stream)
+    duration = _duration(container, stream)
+    frames = int(stream.frames or 0)
+    if frames <= 0 and duration > 0 and fps > 0:
+        frames = max(1, round(duration * fps))
+    if duration <= 0 < frames and fps > 0:
+        duration = frames / fps
+    return VideoInfo(
+        duration_s=round(duration, 6),
+        fps=round(fps, 6),
+        frame_count=frames,
+        width=width,
+        height=height,
+        orientation=orientation_of(width, height),
+        codec=_codec_name(stream),
+        has_audio=any(s.type == "audio" for s in container.streams),
+        rotation=rotation,
+        stream_index=int(stream.index),
+        decoder="",
+    )
 
 
 def orientation_of(width: int, height: int) -> Orientation:
@@ -135,10 +158,16 @@ def stream_start_s(stream: Any) -> float:
     return float(stream.start_time * stream.time_base)
 
 
+def _is_cover_art(stream: Any) -> bool:
+    # An MP3's or M4A's album cover is a one-picture "video" stream flagged attached_pic.
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
 def _describe(container: Any) -> str:
     counts: dict[str, int] = {}
     for s in container.streams:
-        counts[s.type] = counts.get(s.type, 0) + 1
+        kind = "cover picture" if s.type == "video" and _is_cover_art(s) else s.type
+        counts[kind] = counts.get(kind, 0) + 1
     if not counts:
         return "no streams at all"
     return ", ".join(f"{n} {kind} stream{'s' if n > 1 else ''}" for kind, n in counts.items())
@@ -167,21 +196,37 @@ def _codec_name(stream: Any) -> str:
     return str(getattr(codec, "canonical_name", None) or codec.name)
 
 
-def _rotation(container: Any, stream: Any) -> int:
-    """Clockwise display rotation (0/90/180/270) from the 'rotate' tag or display matrix."""
-    # PyAV shows the container's display matrix only on decoded frames (VideoFrame.rotation,
-    # counter-clockwise), so the first frame is decoded; old muxers wrote a 'rotate' tag.
+def rotation_tag(stream: Any) -> int | None:
+    """Clockwise rotation from an old muxer's 'rotate' tag; None when there is none."""
     tag = stream.metadata.get("rotate")
     if tag is not None:
         with contextlib.suppress(ValueError):
             return _quarter_turns(float(tag))
+    return None
+
+
+def frame_rotation(frame: Any) -> int:
+    """Clockwise display rotation (0/90/180/270) a decoded frame carries."""
+    # PyAV shows the container's display matrix only on decoded frames, counter-clockwise.
+    return _quarter_turns(-float(frame.rotation))
+
+
+def _peek(container: Any, stream: Any) -> tuple[int, int]:
+    """(rotation of the first frame, pictures seen: 1 only when the stream holds just one)."""
+    rotation: int | None = None
+    packets = 0
     with contextlib.suppress(av.error.FFmpegError, ValueError, StopIteration):
-        for packets, packet in enumerate(container.demux(stream)):
-            if packets >= _FIRST_FRAME_PACKETS:
-                break
-            for frame in packet.decode():
-                return _quarter_turns(-float(frame.rotation))
-    return 0
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream flush
+            packets += 1
+            if rotation is None:
+                for frame in packet.decode():
+                    rotation = frame_rotation(frame)
+                    break
+            if (rotation is not None and packets > 1) or packets >= _FIRST_FRAME_PACKETS:
+                return rotation or 0, packets
+    return rotation or 0, packets
 
 
 def _quarter_turns(degrees: float) -> int:

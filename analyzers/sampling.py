@@ -1,39 +1,48 @@
 """Pick frames across a video and decode them, within a time limit, whatever the file.
 
-Which frames: ``num_frames`` targets at the centres of equal segments of the
-video (``(i + 0.5) * duration / n``), so the start and end - often black or a
-logo - are not over-represented; with ``fps`` given, the count is
-``duration * fps`` clamped to ``[min_frames, max_frames]``. Each target takes
-the frame on screen at that moment; the timestamps returned are those frames'
-own presentation times.
+Which frames: by default ``num_frames`` targets at the centres of equal segments
+of the video (``(i + 0.5) * duration / n``), so the start and end - often black
+or a logo - are not over-represented; with ``fps`` given, the count is
+``duration * fps`` clamped to ``[min_frames, max_frames]``; with ``times`` given
+(shot detection's shot middles), those moments. Each target takes the frame on
+screen at that moment (``seek="exact"``) or the keyframe nearest it
+(``seek="keyframe"``: one decoded picture per target, faster, times shift); the
+timestamps returned are the frames' own presentation times.
 
-How: decord first (it resizes while decoding), PyAV when decord is missing, cannot
-open the file, sees other frames than the file holds, or fails. Everything runs
-in a daemon thread the caller waits for at most ``timeout_s``.
+How: the file is opened once; its headers are read, its packet index is built by
+demuxing (which frames exist, which are keyframes), and PyAV decodes the picked
+frames from that same container, planning seeks and threads on the index
+(analyzers.pyav_frames). decord serves when asked for (``decoder="decord"``); the
+result's ``video.decoder`` says which one did. Everything runs in a daemon thread
+the caller waits for at most ``timeout_s``.
+
+Still pictures are refused as not a video, whatever the container: image formats
+(PNG, JPEG, WebP - animated WebP included, FFmpeg cannot decode it), and any
+stream holding a single frame (a one-frame GIF, an MP4 of one picture). An
+animated GIF or APNG of two frames or more is a short video and is sampled as one.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import logging
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from analyzers.decoders import (
     DecodeCancelled,
-    DecodeIssue,
-    DecoderUnavailable,
     DecordMissing,
     FrameTable,
     decode_with_decord,
-    decode_with_pyav,
-    index_frames,
+    index_stream,
 )
 from analyzers.errors import (
     DecodeTimeoutError,
@@ -41,12 +50,31 @@ from analyzers.errors import (
     NoDecodableFramesError,
     VideoTooLongError,
 )
-from analyzers.probe import probe_video
+from analyzers.probe import (
+    choose_video_stream,
+    describe_stream,
+    frame_rotation,
+    open_media,
+    orientation_of,
+    raise_still_image,
+    rotation_tag,
+)
+from analyzers.pyav_frames import (
+    Decoded,
+    available_cores,
+    decode_exact,
+    decode_keyframes,
+    nearest_keyframes,
+    open_decoder,
+    plan_threads,
+    rewind,
+)
 from analyzers.schema import VideoInfo
 
 log = logging.getLogger(__name__)
 
 Decoder = Literal["auto", "decord", "pyav"]
+Seek = Literal["exact", "keyframe"]
 _T = TypeVar("_T")
 
 #: decoding threads given up on after a timeout; a thread stuck in C code cannot be killed
@@ -69,18 +97,25 @@ class _Options:
     """What sample_frames was asked for, checked before any work starts."""
 
     num_frames: int
+    times: tuple[float, ...] | None
     fps: float | None
     min_frames: int
     max_frames: int
     size: tuple[int, int] | None
     max_duration_s: float | None
     decoder: Decoder
+    seek: Seek
+    threads: int | None
 
     def validate(self, timeout_s: float) -> None:
+        # A public function's guards; AnalysisOptions has already checked a service request.
         low, high = self.min_frames, self.max_frames
         if not 1 <= low <= high:
             raise InvalidOptionError(f"need 1 <= min_frames <= max_frames, got {low}, {high}")
-        if self.fps is None and not low <= self.num_frames <= high:
+        if self.times is not None:
+            if not 1 <= len(self.times) <= high or not all(map(math.isfinite, self.times)):
+                raise InvalidOptionError(f"times must be 1 to {high} finite numbers of seconds")
+        elif self.fps is None and not low <= self.num_frames <= high:
             raise InvalidOptionError(
                 f"frames must be between {low} and {high}, got {self.num_frames}"
             )
@@ -92,18 +127,27 @@ class _Options:
             raise InvalidOptionError(f"timeout_s must be above 0, got {timeout_s}")
         if self.decoder not in ("auto", "decord", "pyav"):
             raise InvalidOptionError(f"decoder must be auto, decord or pyav, got {self.decoder!r}")
+        if self.threads is not None and not 1 <= self.threads <= 64:
+            raise InvalidOptionError(f"threads must be 1 to 64, got {self.threads}")
+        if self.seek not in ("exact", "keyframe"):
+            raise InvalidOptionError(f"seek must be exact or keyframe, got {self.seek!r}")
 
-    def frame_count(self, span_s: float) -> int:
-        """Frames to sample from a video ``span_s`` seconds long."""
+    def targets(self, span_s: float) -> list[float]:
+        """Moments to sample in a video ``span_s`` seconds long, ascending."""
+        if self.times is not None:
+            last = max(0.0, span_s - 1e-6)
+            return sorted(min(max(0.0, t), last) for t in self.times)
         if self.fps is None:
-            return self.num_frames
-        return min(self.max_frames, max(self.min_frames, round(span_s * self.fps)))
+            return target_times(span_s, self.num_frames)
+        count = min(self.max_frames, max(self.min_frames, round(span_s * self.fps)))
+        return target_times(span_s, count)
 
 
 def sample_frames(
     path: str | Path,
     *,
     num_frames: int = 16,
+    times: Sequence[float] | None = None,
     fps: float | None = None,
     min_frames: int = 1,
     max_frames: int = 64,
@@ -111,9 +155,26 @@ def sample_frames(
     max_duration_s: float | None = None,
     timeout_s: float = 120.0,
     decoder: Decoder = "auto",
+    seek: Seek = "exact",
+    threads: int | None = None,
 ) -> SampledFrames:
-    """Decode frames spread over the video; ``size`` is (width, height) as displayed."""
-    options = _Options(num_frames, fps, min_frames, max_frames, size, max_duration_s, decoder)
+    """Decode frames at ``times`` (seconds) or spread over the video; ``size`` is (w, h) shown.
+
+    ``threads``: PyAV decoder threads; None plans them per file from the GOP structure and
+    the cores this process may use (a worker whose model shares the cores may pass 1).
+    """
+    options = _Options(
+        num_frames,
+        None if times is None else tuple(float(t) for t in times),
+        fps,
+        min_frames,
+        max_frames,
+        size,
+        max_duration_s,
+        decoder,
+        seek,
+        threads,
+    )
     options.validate(timeout_s)
     cancel = threading.Event()
     return _run_with_timeout(
@@ -174,46 +235,92 @@ def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threadin
     return outcome["value"]  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What to decode: frame indices into the table, or keyframe times."""
+
+    picks: list[int]
+    keyframes: list[float] | None  # seek="keyframe": the keyframes chosen for the targets
+    warnings: list[str]
+
+
 def _sample(path: Path, options: _Options, cancel: threading.Event) -> SampledFrames:
-    info = probe_video(path)
-    _check_length(info.duration_s, options.max_duration_s)
-    table = index_frames(path, info.stream_index, info.fps, cancel)
-    if not table.times:
-        raise NoDecodableFramesError(f"the {info.codec} video stream holds no frames")
-    _check_length(table.span_s, options.max_duration_s)  # for files whose header has none
-    warnings = _completeness_warnings(info, table)
-    span = table.span_s
-    count = options.frame_count(span)
-    picks = pick_frames(table.times, target_times(span, count))
-    if len(picks) < count:
+    # One open container serves the headers, the packet index and the PyAV decoding.
+    with open_media(path) as container:
+        stream = choose_video_stream(container)
+        tag = rotation_tag(stream)
+        info = describe_stream(container, stream, tag or 0)
+        _check_length(info.duration_s, options.max_duration_s)
+        table = index_stream(container, stream, info.fps, cancel)
+        if not table.times:
+            raise NoDecodableFramesError(f"the {info.codec} video stream holds no frames")
+        if len(table.times) == 1:
+            raise_still_image(stream)
+        _check_length(table.span_s, options.max_duration_s)  # for files whose header has none
+        plan = _plan(table, options)
+        decoded, used = _decode(path, container, stream, info, table, plan, options, cancel)
+    images, times = _strictly_increasing(decoded.images, decoded.times)
+    warnings = _completeness_warnings(info, table) + plan.warnings
+    wanted = len(plan.picks) if plan.keyframes is None else len(plan.keyframes)
+    if decoded.issues:
         warnings.append(
-            f"the video has only {len(table.times)} frames: sampled {len(picks)} of {count}"
-        )
-    images, times, used, issues = _decode(
-        path, info, table, picks, options.size, options.decoder, cancel
-    )
-    images, times = _strictly_increasing(images, times)
-    if issues:
-        warnings.append(
-            f"the video is damaged: {len(issues)} frame(s) could not be decoded, the first "
-            f"near {issues[0].time_s:.1f} s; frames after that may show artefacts"
+            f"the video is damaged: {len(decoded.issues)} frame(s) could not be decoded, the "
+            f"first near {decoded.issues[0].time_s:.1f} s; frames after that may show artefacts"
         )
     if not images:
         raise NoDecodableFramesError(
             f"not one frame of the {info.codec} video could be decoded; the file is damaged"
         )
-    if len(images) < len(picks):
+    if len(images) < wanted:
         warnings.append(
-            f"only {len(images)} of {len(picks)} sampled frames could be decoded; "
+            f"only {len(images)} of {wanted} sampled frames could be decoded; "
             "the damaged parts of the video are not described"
         )
     # Headers of raw streams (.h264) state no duration or frame count: the table knows them.
-    duration = max(info.duration_s, table.span_s, times[-1])
-    frame_count = info.frame_count or len(table.times)
-    video = info.model_copy(
-        update={"decoder": used, "duration_s": duration, "frame_count": frame_count}
+    rotation = tag if tag is not None else (decoded.rotation or 0)
+    video = _with_rotation(info, rotation).model_copy(
+        update={
+            "decoder": used,
+            "duration_s": max(info.duration_s, table.span_s, times[-1]),
+            "frame_count": info.frame_count or len(table.times),
+        }
     )
     return SampledFrames(images=images, timestamps=times, video=video, warnings=warnings)
+
+
+def _with_rotation(info: VideoInfo, rotation: int) -> VideoInfo:
+    """``info`` with the rotation the decoded frames carry (display size follows it)."""
+    if rotation == info.rotation:
+        return info
+    turned = (rotation in (90, 270)) != (info.rotation in (90, 270))
+    width, height = (info.height, info.width) if turned else (info.width, info.height)
+    return info.model_copy(
+        update={
+            "rotation": rotation,
+            "width": width,
+            "height": height,
+            "orientation": orientation_of(width, height),
+        }
+    )
+
+
+def _plan(table: FrameTable, options: _Options) -> _Plan:
+    targets = options.targets(table.span_s)
+    picks = pick_frames(table.times, targets)
+    warnings: list[str] = []
+    if options.times is None and len(picks) < len(targets):
+        warnings.append(
+            f"the video has only {len(table.times)} frames: sampled {len(picks)} of {len(targets)}"
+        )
+    if options.seek == "exact" or not table.timed or not table.keyframes:
+        return _Plan(picks, None, warnings)
+    keyframes = nearest_keyframes(table.keyframes, [table.times[i] for i in picks])
+    if len(keyframes) < len(picks):
+        warnings.append(
+            f"keyframe seeking found {len(keyframes)} distinct keyframes near the "
+            f"{len(picks)} targets and sampled those; exact seeking gives every target a frame"
+        )
+    return _Plan(picks, keyframes, warnings)
 
 
 def _check_length(duration_s: float, limit: float | None) -> None:
@@ -246,38 +353,86 @@ def _completeness_warnings(info: VideoInfo, table: FrameTable) -> list[str]:
 
 def _decode(
     path: Path,
+    container: Any,
+    stream: Any,
     info: VideoInfo,
     table: FrameTable,
-    picks: list[int],
-    size: tuple[int, int] | None,
-    decoder: Decoder,
+    plan: _Plan,
+    options: _Options,
     cancel: threading.Event,
-) -> tuple[list[np.ndarray], list[float], str, list[DecodeIssue]]:
-    """Images, their times, the decoder that served them and what it could not decode."""
-    if decoder != "pyav":
-        try:
-            images = decode_with_decord(path, table, picks, size, cancel)
-            return images, [table.times[i] for i in picks], "decord", []
-        except DecodeCancelled:
-            raise
-        except DecordMissing as err:
-            if decoder == "decord":
-                raise InvalidOptionError(
-                    "decoder 'decord' is not installed on this machine"
-                ) from err
-            reason = str(err)
-        except DecoderUnavailable as err:
-            reason = str(err)
-        except Exception as err:  # decord's errors carry C++ text nobody should read
-            reason = f"decord failed mid-way ({type(err).__name__})"
-        if decoder == "decord":
-            raise NoDecodableFramesError(
-                f"decord cannot decode this {info.codec} video; use decoder 'auto' or 'pyav'"
-            )
-        log.info("%s: %s; decoding with PyAV", path.name, reason)
-    images, times, issues = decode_with_pyav(
-        path, info.stream_index, table, picks, size, info.rotation, cancel
-    )
-    if issues:
-        log.info("%s: PyAV could not decode %d packets: %s", path.name, len(issues), issues[0])
-    return images, times, "pyav", issues
+) -> tuple[Decoded, str]:
+    """The decoded frames and the decoder that served them."""
+    if options.decoder == "decord":
+        return _decode_with_decord(path, container, stream, info, table, plan, options, cancel)
+    # "auto" is PyAV: on the packet index it plans seeks, threads and skipped frames per
+    # file, and it beats decord on every row of bench/bench_sampling.py.
+    with _decodable(path, container, stream, table) as (box, video):
+        tag = rotation_tag(video)
+        if plan.keyframes is not None:
+            open_decoder(video, threads=1, skip="NONKEY")
+            decoded = decode_keyframes(box, video, plan.keyframes, options.size, tag, cancel)
+        else:
+            threads = options.threads or plan_threads(table, plan.picks, available_cores())
+            open_decoder(video, threads=threads)
+            decoded = decode_exact(box, video, table, plan.picks, options.size, tag, cancel)
+    if decoded.issues:
+        log.info(
+            "%s: PyAV could not decode %d packets: %s",
+            path.name,
+            len(decoded.issues),
+            decoded.issues[0],
+        )
+    return decoded, "pyav"
+
+
+@contextlib.contextmanager
+def _decodable(
+    path: Path, container: Any, stream: Any, table: FrameTable
+) -> Iterator[tuple[Any, Any]]:
+    """(container, stream) at the start of the stream: the indexed one, or a fresh one."""
+    # Streams without timestamps (.h264) cannot seek reliably: those are opened again.
+    if table.timed and rewind(container, stream):
+        yield container, stream
+        return
+    with open_media(path) as fresh:
+        yield fresh, fresh.streams[stream.index]
+
+
+def _decode_with_decord(
+    path: Path,
+    container: Any,
+    stream: Any,
+    info: VideoInfo,
+    table: FrameTable,
+    plan: _Plan,
+    options: _Options,
+    cancel: threading.Event,
+) -> tuple[Decoded, str]:
+    picks = plan.picks
+    if plan.keyframes is not None:  # decord decodes a keyframe index as one picture
+        picks = [bisect.bisect_left(table.times, key - 1e-9) for key in plan.keyframes]
+    try:
+        images = decode_with_decord(path, table, picks, options.size, cancel)
+    except DecodeCancelled:
+        raise
+    except DecordMissing as err:
+        raise InvalidOptionError("decoder 'decord' is not installed on this machine") from err
+    except Exception as err:  # DecoderUnavailable, or decord's errors carrying C++ text
+        log.info("%s: decord failed: %s", path.name, type(err).__name__)
+        raise NoDecodableFramesError(
+            f"decord cannot decode this {info.codec} video; use decoder 'auto' or 'pyav'"
+        ) from None
+    rotation = rotation_tag(stream)
+    if rotation is None:  # decord turns frames itself; the result still reports the turn
+        rotation = _first_frame_rotation(container, stream)
+    times = [table.times[i] for i in picks]
+    return Decoded(images=images, times=times, rotation=rotation), "decord"
+
+
+def _first_frame_rotation(container: Any, stream: Any) -> int:
+    with contextlib.suppress(Exception):
+        if rewind(container, stream):
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    return frame_rotation(frame)
+    return 0

@@ -191,3 +191,33 @@ def test_corpus_matroska_frame_count_estimate(shared_videos: Path) -> None:
     info = probe_video(shared_videos / "flipping_a_pancake.mkv")
     assert info.has_audio is True
     assert abs(info.frame_count - 310) <= 2  # no count in the header: 10.38 s x 30 fps
+
+
+# --- still pictures in any container ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "frames"), [("one.gif", 1), ("one.webp", 1), ("anim.webp", 3)])
+def test_still_pictures_refused_at_probe(media: Path, name: str, frames: int) -> None:
+    from tests.analyzers.test_sampling import make_animation
+
+    path = make_animation(media / name, frames)
+    with pytest.raises(NotAVideoError) as caught:
+        probe_video(path)
+    _assert_one_clean_line(caught.value, "still image (")
+    if name == "anim.webp":
+        assert "animated WebP is not supported, convert it to MP4" in str(caught.value)
+
+
+def test_one_frame_video_refused_at_probe(media: Path) -> None:
+    path = make_video(media / "single.mp4", width=64, height=64, duration_s=1 / 30)
+    with pytest.raises(NotAVideoError) as caught:
+        probe_video(path)
+    _assert_one_clean_line(caught.value, "still image (h264, a single frame), not a video")
+
+
+def test_animated_gif_probes_as_a_video(media: Path) -> None:
+    from tests.analyzers.test_sampling import make_animation
+
+    info = probe_video(make_animation(media / "anim.gif", 12))
+    assert (info.codec, info.frame_count, info.width, info.height) == ("gif", 12, 120, 96)
+    assert info.duration_s == pytest.approx(1.2)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 
@@ -27,6 +28,7 @@ from analyzers.errors import (
     NoVideoStreamError,
     VideoTooLongError,
 )
+from analyzers.pyav_frames import plan_threads
 from analyzers.sampling import (
     Decoder,
     SampledFrames,
@@ -200,12 +202,13 @@ def test_av1_falls_back_to_pyav(media: Path, capfd: pytest.CaptureFixture[str]) 
     assert "Check failed" not in str(caught.value)
 
 
-def test_vp9_with_decord(media: Path) -> None:
-    path = make_video(
-        media / "vp9.webm", width=320, height=180, duration_s=2, codec="libvpx-vp9", audio=True
-    )
-    result = sample_frames(path, num_frames=8, size=BLIP2_SIZE)
-    assert result.video.decoder == "decord"
+@pytest.mark.parametrize("decoder", ["auto", "decord"])
+def test_vp9(media: Path, decoder: Decoder) -> None:
+    path = media / "vp9.webm"
+    if not path.exists():
+        make_video(path, width=320, height=180, duration_s=2, codec="libvpx-vp9", audio=True)
+    result = sample_frames(path, num_frames=8, size=BLIP2_SIZE, decoder=decoder)
+    assert result.video.decoder == ("pyav" if decoder == "auto" else "decord")
     assert result.video.codec == "vp9"
     assert_well_formed(result)
 
@@ -326,6 +329,169 @@ def test_bad_inputs(
     assert "Check failed" not in str(caught.value)
 
 
+# --- the right frames, planned on the GOP structure ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gop_videos(media: Path) -> dict[str, Path]:
+    """B-frames with a keyframe every 2 s (seek per target) and every 10 s (one long run)."""
+    return {
+        "bframes_kf2": make_video(
+            media / "bframes_kf2.mp4", width=192, height=336, duration_s=12, preset="superfast"
+        ),
+        "pframes_kf10": make_video(
+            media / "pframes_kf10.mp4", width=192, height=336, duration_s=12, keyint_s=10
+        ),
+        "hevc_kf2": make_video(
+            media / "hevc_kf2.mp4", width=192, height=336, duration_s=6, codec="libx265",
+            preset="superfast",
+        ),
+    }  # fmt: skip
+
+
+def on_screen(path: Path, moments: list[float]) -> list[tuple[float, int]]:
+    """(time, frame number) of the frame on screen at each moment, from one full decode."""
+    # The reference decodes every frame from the start: no seek, no plan, no skipping.
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        start = float(stream.start_time * stream.time_base)  # times count from the first frame
+        decoded = [
+            (float(frame.time) - start, read_frame_number(frame.to_ndarray(format="rgb24")))
+            for frame in container.decode(stream)
+        ]
+    return [[f for f in decoded if f[0] <= moment + 1e-6][-1] for moment in moments]
+
+
+@pytest.mark.parametrize("name", ["bframes_kf2", "pframes_kf10", "hevc_kf2"])
+@pytest.mark.parametrize(("frames", "threads"), [(16, None), (16, 1), (40, 3)])
+def test_frames_are_the_ones_on_screen_at_the_targets(
+    gop_videos: dict[str, Path], name: str, frames: int, threads: int | None
+) -> None:
+    # One thread or frame threads, seeks or one run, B-frames skipped or not, drained after
+    # each target or decoded on: every path must end on the frame on screen at the target.
+    path = gop_videos[name]
+    result = sample_frames(path, num_frames=frames, size=(96, 168), threads=threads)
+    duration = result.video.duration_s
+    expected = on_screen(path, target_times(duration, frames))
+    assert [(round(t, 3), read_frame_number(img)) for t, img in zip(
+        result.timestamps, result.images, strict=True
+    )] == [(round(t, 3), n) for t, n in expected]  # fmt: skip
+    assert result.warnings == []
+
+
+def test_threads_follow_the_gop_structure() -> None:
+    # 30 fps for 60 s: a keyframe every 2 s, 16 targets 3.75 s apart: a seek each, short runs.
+    times = [i / 30 for i in range(1800)]
+    short_gops = FrameTable(times=times, keyframes=times[::60], complete=True)
+    targets = pick_frames(times, target_times(60.0, 16))
+    assert plan_threads(short_gops, targets, cores=2) == 1
+    # A keyframe every 10 s: runs of 150 frames and more: frame threads, cores + 1.
+    long_gops = FrameTable(times=times, keyframes=times[::300], complete=True)
+    assert plan_threads(long_gops, targets, cores=2) == 3
+    assert plan_threads(long_gops, targets, cores=1) == 1
+
+
+# --- keyframe seeking and explicit times ------------------------------------------------------
+
+
+@pytest.mark.parametrize("decoder", ["auto", "decord"])
+def test_keyframe_seek_takes_the_nearest_keyframe(
+    gop_videos: dict[str, Path], decoder: Decoder
+) -> None:
+    path = gop_videos["bframes_kf2"]
+    exact = sample_frames(path, num_frames=6, size=(96, 168))
+    keyed = sample_frames(path, num_frames=6, size=(96, 168), seek="keyframe", decoder=decoder)
+    with av.open(str(path)) as container:
+        keyframes = [float(p.pts * p.time_base) for p in container.demux(video=0) if p.is_keyframe]
+    assert len(keyed.images) == 6
+    assert_well_formed(keyed)  # each picture is the frame at its reported time
+    targets = target_times(exact.video.duration_s, 6)
+    for moment, target in zip(keyed.timestamps, targets, strict=True):
+        nearest = min(keyframes, key=lambda k: abs(k - target))
+        assert moment == pytest.approx(nearest, abs=1e-3)
+    assert keyed.timestamps != exact.timestamps  # real times are reported, not the targets
+
+
+def test_keyframe_seek_with_fewer_keyframes_than_targets(gop_videos: dict[str, Path]) -> None:
+    result = sample_frames(gop_videos["pframes_kf10"], num_frames=8, seek="keyframe")
+    assert result.timestamps == pytest.approx([0.0, 10.0])
+    assert_well_formed(result)
+    assert result.warnings == [
+        "keyframe seeking found 2 distinct keyframes near the 8 targets and sampled those; "
+        "exact seeking gives every target a frame"
+    ]
+
+
+def test_explicit_times_sorted_clamped_and_exact(small_portrait: Path) -> None:
+    # Shot detection hands over shot middles, in any order, possibly past either end.
+    result = sample_frames(small_portrait, times=[7.25, 0.5, -3.0, 99.0, 0.51], size=BLIP2_SIZE)
+    # 0.5 and 0.51 fall in one frame: it is returned once.
+    assert [read_frame_number(img) for img in result.images] == [0, 15, 217, 299]
+    assert result.timestamps == pytest.approx([0.0, 0.5, 217 / 30, 299 / 30], abs=1e-3)
+    assert_well_formed(result)
+    assert result.warnings == []
+    keyed = sample_frames(small_portrait, times=[2.9, 7.1], seek="keyframe")
+    assert keyed.timestamps == pytest.approx([2.0, 8.0]) or keyed.timestamps == pytest.approx(
+        [4.0, 6.0]
+    )
+
+
+def test_explicit_times_guard(small_portrait: Path) -> None:
+    with pytest.raises(InvalidOptionError, match="times must be 1 to 64 finite numbers"):
+        sample_frames(small_portrait, times=[])
+    with pytest.raises(InvalidOptionError, match="times must be 1 to 64 finite numbers"):
+        sample_frames(small_portrait, times=[1.0, float("nan")])
+
+
+# --- still pictures and animations ------------------------------------------------------------
+
+
+def make_animation(path: Path, frames: int) -> Path:
+    """A GIF or WebP of ``frames`` pictures, 100 ms each, with the frame number painted in."""
+    from PIL import Image
+
+    painted = [Image.fromarray(_numbered_picture(i)) for i in range(frames)]
+    painted[0].save(
+        path, save_all=frames > 1, append_images=painted[1:], duration=100, loop=0, lossless=True
+    )
+    return path
+
+
+def _numbered_picture(number: int) -> np.ndarray:
+    # Same band as tests.media paints: bit k of the number in cell k of the top rows.
+    height, width, band, cell = 96, 120, 14, 10
+    picture = np.full((height, width, 3), 90, dtype=np.uint8)
+    picture[:band] = 16
+    for bit in range(12):
+        if (number >> bit) & 1:
+            picture[:band, bit * cell : (bit + 1) * cell] = 235
+    return picture
+
+
+@pytest.mark.parametrize("name", ["one.gif", "one.webp", "anim.webp"])
+def test_still_pictures_are_not_videos(media: Path, name: str) -> None:
+    # A one-frame GIF opens as a "video" of one frame; WebP, animated or not, is a picture
+    # FFmpeg reads one frame of (it cannot decode animated WebP).
+    path = make_animation(media / name, 1 if name.startswith("one") else 4)
+    with pytest.raises(NotAVideoError, match=r"still image \((gif|webp)"):
+        sample_frames(path)
+
+
+def test_one_frame_mp4_is_a_still_picture(media: Path) -> None:
+    path = make_video(media / "one_frame.mp4", width=64, height=64, duration_s=1 / 30)
+    with pytest.raises(NotAVideoError, match=r"still image \(h264, a single frame\), not a video"):
+        sample_frames(path)
+
+
+def test_animated_gif_is_a_short_video(media: Path) -> None:
+    path = make_animation(media / "anim.gif", 12)
+    result = sample_frames(path, num_frames=4)
+    assert (result.video.codec, result.video.decoder) == ("gif", "pyav")
+    assert result.video.duration_s == pytest.approx(1.2)
+    assert [read_frame_number(img) for img in result.images] == [1, 4, 7, 10]
+    assert result.timestamps == pytest.approx([0.1, 0.4, 0.7, 1.0])
+
+
 # --- the real-world corpus (../shared/videos) ----------------------------------------------
 
 VIDEOS = [
@@ -350,9 +516,10 @@ def test_corpus_every_file(shared_videos: Path, name: str, decoder: Decoder) -> 
 
 @pytest.mark.corpus
 def test_corpus_decoders_used(shared_videos: Path) -> None:
-    expected = {"av1_video.mkv": "pyav", "corrupted.mp4": "pyav", "nasa_13013.mp4": "decord"}
-    for name, decoder in expected.items():
-        assert sample_frames(shared_videos / name, num_frames=4).video.decoder == decoder
+    for name in ("av1_video.mkv", "corrupted.mp4", "nasa_13013.mp4"):
+        assert sample_frames(shared_videos / name, num_frames=4).video.decoder == "pyav"
+    forced = sample_frames(shared_videos / "nasa_13013.mp4", num_frames=4, decoder="decord")
+    assert forced.video.decoder == "decord"
 
 
 @pytest.mark.corpus
