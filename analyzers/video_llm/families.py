@@ -144,9 +144,13 @@ class QwenVLFamily(Family):
         i = 0
         while i < len(ids):
             if ids[i] != self.placeholder_id:
-                columns.append(torch.full((3, 1), current, dtype=torch.long))
-                current += 1
-                i += 1
+                # A run of text tokens: 1-D positions, the same in all three rows.
+                end = i
+                while end < len(ids) and ids[end] != self.placeholder_id:
+                    end += 1
+                columns.append(torch.arange(current, current + end - i).expand(3, -1))
+                current += end - i
+                i = end
                 continue
             tokens = video.frames[frame]
             assert tokens.coords is not None
