@@ -129,5 +129,50 @@ class Analyzer(ABC):
         """
         return None
 
+    def describe_many(
+        self,
+        items: Sequence[tuple[Any, Sequence[str]]],
+        progress: ProgressCallback | None = None,
+    ) -> list[list[FrameCaption]]:
+        """describe() for several prepared videos: (prepared, aspects) each, results in order.
+
+        The default describes them one by one; an analyzer that batches (BLIP-2) lets their
+        frame x prompt rows share model calls. ``progress(done, total)`` counts frames of all.
+        """
+        results: list[list[FrameCaption]] = []
+        total = sum(_frame_count(prepared) for prepared, _ in items)
+        for prepared, aspects in items:
+            done = sum(len(r) for r in results)
+            step = None if progress is None else _offset_progress(progress, done, total)
+            results.append(self.describe(prepared, aspects, step))
+        return results
+
+    def take_warnings(self) -> list[str]:
+        """Warnings the last describe()/describe_many() left for the result, once, then cleared.
+
+        For example BLIP-2 retried generation with a smaller batch after running out of GPU
+        memory. The pipeline adds them to the result's ``warnings``.
+        """
+        warnings: list[str] = getattr(self, "_warnings", [])
+        self._warnings: list[str] = []
+        return warnings
+
+    def warn(self, message: str) -> None:
+        """Leave a warning for the result of the video being described (see take_warnings)."""
+        if not hasattr(self, "_warnings"):
+            self._warnings = []
+        self._warnings.append(message)
+
     def release_memory(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Give cached accelerator memory back (called when the worker is idle)."""
+
+
+def _frame_count(prepared: Any) -> int:
+    try:
+        return len(prepared)
+    except TypeError:
+        return 0
+
+
+def _offset_progress(progress: ProgressCallback, done: int, total: int) -> ProgressCallback:
+    return lambda frames, _total: progress(done + frames, total)
