@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Backups of the job database (SQLite backup API) and data/results, with retention and restore."""
+"""Backups of the job database (SQLite backup API), data/results and data/keyframes, with
+retention and restore."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ from monitoring.system_monitor import in_checkout, service_url, settings_env  # 
 
 DB_NAME = "jobs.sqlite3"
 RESULTS = "results"
+#: data/keyframes/<job_id>/<n>.jpg: the small JPEGs of the frames a job described
+KEYFRAMES = "keyframes"
+#: file trees copied beside the database, in this order
+TREES = (RESULTS, KEYFRAMES)
 NAME_RE = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 PARTIAL = ".partial-"
 
@@ -73,6 +78,24 @@ def tree_size(path: Path) -> dict[str, int]:
     return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
 
 
+def copy_tree(src: Path, dst: Path) -> dict[str, int]:
+    """Copies a tree the service keeps writing; a file removed meanwhile is skipped, not fatal.
+
+    Job retention deletes old keyframes while a backup runs: those jobs are gone anyway.
+    """
+    vanished = 0
+    for folder, dirs, files in os.walk(src):
+        dirs.sort()
+        target = dst / Path(folder).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in sorted(files):
+            try:
+                shutil.copy2(Path(folder) / name, target / name)
+            except FileNotFoundError:
+                vanished += 1
+    return {**tree_size(dst), "vanished": vanished}
+
+
 def _order(path: Path) -> tuple[str, int]:
     base, _, n = path.name.partition("-")
     return base, int(n or 0)
@@ -95,7 +118,6 @@ def new_name(backup_dir: Path) -> str:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     db = args.data_dir / DB_NAME
-    results = args.data_dir / RESULTS
     args.backup_dir.mkdir(parents=True, exist_ok=True)
     name = new_name(args.backup_dir)
     # Built under a hidden name and renamed when complete: a crash never leaves a half backup
@@ -107,7 +129,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data_dir": str(args.data_dir),
         "database": None,
-        "results": None,
+        **dict.fromkeys(TREES),
     }
     try:
         if db.exists():
@@ -118,20 +140,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
                 "bytes": (work / DB_NAME).stat().st_size,
                 **describe_db(work / DB_NAME),
             }
-        if results.is_dir():
-            shutil.copytree(results, work / RESULTS)
-            manifest["results"] = tree_size(work / RESULTS)
+        # After the database: every job in its snapshot already has its files on disk.
+        for tree in TREES:
+            if (args.data_dir / tree).is_dir():
+                manifest[tree] = copy_tree(args.data_dir / tree, work / tree)
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         work.rename(args.backup_dir / name)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    if manifest["database"] is None and manifest["results"] is None:
-        print(f"note: no {db} and no {results}: the backup {name} is empty")
+    if all(manifest[part] is None for part in ("database", *TREES)):
+        print(f"note: no {db} and no {' or '.join(TREES)} in {args.data_dir}: {name} is empty")
     db_info = manifest["database"] or {}
     print(
         f"backup {args.backup_dir / name}: jobs {db_info.get('jobs_by_status', {})}, "
-        f"results {manifest['results']}"
+        f"results {manifest['results']}, keyframes {manifest[KEYFRAMES]}"
     )
     prune(args.backup_dir, args.keep)
     return 0
@@ -160,7 +183,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{path.name}  (no readable manifest)")
             continue
         db = manifest.get("database") or {}
-        print(f"{path.name}  jobs {db.get('jobs_by_status', {})}  results {manifest['results']}")
+        print(
+            f"{path.name}  jobs {db.get('jobs_by_status', {})}  results {manifest.get(RESULTS)}"
+            f"  keyframes {manifest.get(KEYFRAMES)}"
+        )
     return 0
 
 
@@ -203,7 +229,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     # Whatever is there now is moved aside, never deleted: a wrong restore can be undone.
     aside = data / f"pre-restore-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
-    for item in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", RESULTS):
+    for item in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", *TREES):
         if (data / item).exists():
             aside.mkdir(exist_ok=True)
             (data / item).rename(aside / item)
@@ -214,12 +240,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         staging.unlink(missing_ok=True)
         sqlite_copy(source / DB_NAME, staging, read_only=True)
         os.replace(staging, data / DB_NAME)
-    if (source / RESULTS).is_dir():
-        shutil.copytree(source / RESULTS, data / RESULTS)
+    for tree in TREES:
+        if (source / tree).is_dir():
+            shutil.copytree(source / tree, data / tree)
     restored = describe_db(data / DB_NAME) if db_info else {}
     print(
         f"restored {source.name} into {data}: jobs {restored.get('jobs_by_status', {})}, "
-        f"results {manifest.get('results')}"
+        f"results {manifest.get(RESULTS)}, keyframes {manifest.get(KEYFRAMES)}"
     )
     return 0
 
@@ -233,7 +260,7 @@ def parse_args(argv: list[str] | None, env: dict[str, str]) -> argparse.Namespac
         "--data-dir",
         type=Path,
         default=in_checkout(env.get("TIKTOK_ANALYZER_DATA_DIR", "data")),
-        help="holds jobs.sqlite3 and results/ [TIKTOK_ANALYZER_DATA_DIR, data/]",
+        help="holds jobs.sqlite3, results/, keyframes/ [TIKTOK_ANALYZER_DATA_DIR, data/]",
     )
     parser.add_argument(
         "--backup-dir",

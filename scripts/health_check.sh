@@ -9,7 +9,9 @@ set -euo pipefail
 # Exit codes (also in docs/operations.md).
 readonly EXIT_HEALTHY=0 EXIT_UNHEALTHY=1 EXIT_RESTARTED=2 EXIT_COOLDOWN=3
 readonly EXIT_START_LIMIT=4 EXIT_SKIPPED=5 EXIT_LOCKED=6 EXIT_RESTART_FAILED=7 EXIT_AUTH=8
-readonly EXIT_USAGE=64
+readonly EXIT_CONFIG=9 EXIT_USAGE=64
+# The service's own exit status for an error a restart cannot fix (EX_CONFIG, sysexits.h).
+readonly SERVICE_EX_CONFIG=78
 
 usage() {
     cat <<EOF
@@ -18,8 +20,9 @@ usage: $(basename "$0") [options]
 Checks $(ops_base_url)/health once. A failure is: no answer within the timeout, or an answer
 that is not ready (except "starting" within the start grace, and "draining", which are
 skipped). After N consecutive failures the service is restarted through
-restart_services.sh, at most once per cooldown. Every decision goes to
-<log_dir>/health_check.log.
+restart_services.sh, at most once per cooldown. A configuration error (the service exited
+with status 78, or /health says model_unavailable) is reported, never restarted. Every
+decision goes to <log_dir>/health_check.log.
 
 options (environment variable in brackets):
   -H, --host HOST        service host [TIKTOK_ANALYZER_HOST, default 127.0.0.1]
@@ -41,7 +44,10 @@ exit codes:
   4 systemd start limit hit: not restarting, an operator must act
   5 skipped (starting, draining, stopping, or stopped on purpose)
   6 another health check holds the lock   7 the restart command failed
-  8 the service refused the API key (it runs; a restart would not help)   64 usage
+  8 the service refused the API key (it runs; a restart would not help)
+  9 configuration error (exit status 78, or /health: model_unavailable): not restarting,
+    an operator must fix the setting or the model files
+  64 usage
 EOF
 }
 
@@ -122,12 +128,27 @@ start_limit_hit() {
     finish "$EXIT_START_LIMIT"
 }
 
-# systemd's own view first: it knows about starts, stops and the start limit.
+# A restart cannot fix it, so none is made; ERROR goes to stderr, which cron mails.
+config_error() {
+    failures=0
+    log ERROR "configuration error: $*; NOT restarting (a restart cannot fix it)." \
+        "Fix the setting in /etc/tiktok-analyzer/env or the model files, then:" \
+        "$OPS_ROOT/scripts/restart_services.sh restart"
+    finish "$EXIT_CONFIG"
+}
+
+# systemd's own view first: it knows about starts, stops, the start limit and exit statuses.
 check_systemd_state() {
     local active sub result
     active=$(systemctl show -p ActiveState --value "$OPS_UNIT")
     sub=$(systemctl show -p SubState --value "$OPS_UNIT")
     result=$(systemctl show -p Result --value "$OPS_UNIT")
+    if [[ $active == failed &&
+        $(systemctl show -p ExecMainStatus --value "$OPS_UNIT") == "$SERVICE_EX_CONFIG" ]]; then
+        config_error "$OPS_UNIT exited with status $SERVICE_EX_CONFIG (EX_CONFIG):" \
+            "$(systemctl show -p StatusText --value "$OPS_UNIT" || true)" \
+            "(journalctl -u $OPS_UNIT -b)"
+    fi
     if [[ $result == start-limit-hit && $active == failed ]]; then
         start_limit_hit
     fi
@@ -156,6 +177,9 @@ restart_service() {
     fi
     if [[ $mode == systemd && $(systemctl show -p Result --value "$OPS_UNIT") == start-limit-hit ]]; then
         start_limit_hit
+    fi
+    if ((rc == SERVICE_EX_CONFIG)); then
+        config_error "the restarted server exited with status $SERVICE_EX_CONFIG (EX_CONFIG)"
     fi
     log ERROR "restart failed (restart_services.sh exit $rc)"
     finish "$EXIT_RESTART_FAILED"
@@ -196,6 +220,9 @@ main() {
         failures=0 starting_since=0
         log INFO "healthy ($detail)"
         finish "$EXIT_HEALTHY"
+    fi
+    if [[ $code == 503 && $reason == model_unavailable:* ]]; then
+        config_error "the service cannot load its model ($detail)"
     fi
     if [[ $code == 401 || $code == 403 ]]; then
         log ERROR "the service refused our API key ($detail): set TIKTOK_ANALYZER_API_KEY" \

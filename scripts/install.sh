@@ -203,15 +203,17 @@ main() {
     done
     ensure_venv "$venv"
 
+    # put reads a redirection, not a pipe: in a pipeline it would run in a subshell and its
+    # change count (which decides the daemon-reload) would be lost.
     before=$changes
-    render "$SRC/deploy/systemd/$UNIT.service" | put "$unit_dest" 644
+    put "$unit_dest" 644 < <(render "$SRC/deploy/systemd/$UNIT.service")
     local unit_changed=$((changes - before))
-    render "$SRC/deploy/cron/$UNIT" | put "$etc/cron.d/$UNIT" 644
-    render "$SRC/deploy/logrotate/$UNIT" | put "$etc/tiktok-analyzer/logrotate.conf" 644
+    put "$etc/cron.d/$UNIT" 644 < <(render "$SRC/deploy/cron/$UNIT")
+    put "$etc/tiktok-analyzer/logrotate.conf" 644 < <(render "$SRC/deploy/logrotate/$UNIT")
     if [[ -e $etc/tiktok-analyzer/env ]]; then
         say "unchanged: $etc/tiktok-analyzer/env (kept as it is)"
     else
-        env_template | put "$etc/tiktok-analyzer/env" 640
+        put "$etc/tiktok-analyzer/env" 640 < <(env_template)
         # Readable by the service user (through its group), not by everyone: it may hold the API key.
         [[ -z $owner || -n $dry_run ]] || chgrp "$group" "$etc/tiktok-analyzer/env"
     fi

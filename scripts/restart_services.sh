@@ -15,7 +15,8 @@ usage: $(basename "$0") start|stop|restart|status [--no-block] [--wait-ready]
              purpose, so health_check.sh leaves it down
   restart    stop, then start
   status     say which mode is in use, whether it runs and whether /health is ready;
-             exit 0 ready, 1 running but not ready, 3 not running
+             exit 0 ready, 1 running but not ready, 3 not running, 4 not started by us
+             but something else answers on the port (it says what, when it can tell)
 
   --no-block    systemd mode: queue the job instead of waiting for READY=1
   --wait-ready  wait until /health says ready (TIKTOK_ANALYZER_READY_WAIT_S, default 900)
@@ -32,6 +33,38 @@ EOF
 die() {
     echo "restart_services: $*" >&2
     exit 1
+}
+
+# The service's exit status for an error a restart cannot fix (EX_CONFIG, sysexits.h).
+readonly EX_CONFIG=78
+
+# True when anything accepts a connection on the service's port (curl 7: refused).
+port_answers() {
+    local rc=0
+    curl -s -o /dev/null --max-time 3 "$(ops_base_url)/health/live" 2>/dev/null || rc=$?
+    ((rc != 7))
+}
+
+# "pid N: command line" of whoever listens on the port, when ss can tell (root sees all).
+port_owner() {
+    local port=${TIKTOK_ANALYZER_PORT:-8003} pid
+    command -v ss >/dev/null || return 0
+    pid=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1) || true
+    pid=${pid#pid=}
+    [[ -n $pid && -r /proc/$pid/cmdline ]] || return 0
+    printf 'pid %s: %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-120)"
+}
+
+# Said instead of "not running" when the port answers anyway: a server someone else started
+# (make run, a shell, another checkout). Exit 4.
+report_foreign() {
+    local owner
+    port_answers || return 0
+    owner=$(port_owner)
+    echo "port: something answers on $(ops_base_url) that $1${owner:+ ($owner)};" \
+        "stop it, or set another TIKTOK_ANALYZER_PORT"
+    show_health || true
+    return 4
 }
 
 # --- background mode ------------------------------------------------------------------
@@ -102,6 +135,11 @@ bg_start() {
         echo "already running (pid $pid)"
         return 0
     fi
+    # Otherwise the wait below would take the other server's answer for ours.
+    if port_answers; then
+        die "$(ops_base_url) is already answered by a server not started by this script" \
+            "$(port_owner); stop it, or set another TIKTOK_ANALYZER_PORT"
+    fi
     bin=$(serve_bin)
     mkdir -p "$(ops_data_dir)" "$(ops_log_dir)"
     out="$(ops_log_dir)/serve.out"
@@ -115,10 +153,8 @@ bg_start() {
     rm -f "$(ops_stopped_flag)"
     until curl -s -o /dev/null --max-time 2 "$(ops_base_url)/health/live"; do
         if ! alive "$pid"; then
-            rm -f "$(pid_file)"
-            echo "server exited during start; last lines of $out:" >&2
-            tail -n 20 "$out" >&2
-            return 1
+            bg_exited "$pid" "$out"
+            return
         fi
         if ((waited >= max)); then
             echo "started (pid $pid) but not listening on $(ops_base_url) after ${max}s" >&2
@@ -128,6 +164,23 @@ bg_start() {
         waited=$((waited + 1))
     done
     echo "started (pid $pid), listening on $(ops_base_url)"
+}
+
+# Our server died: say how, and pass on EX_CONFIG so callers do not retry in a loop.
+bg_exited() {
+    local rc=0
+    wait "$1" 2>/dev/null || rc=$?
+    rm -f "$(pid_file)"
+    if ((rc == EX_CONFIG)); then
+        echo "configuration error: the server exited with status $EX_CONFIG; a restart" \
+            "cannot fix it. Last lines of $2:" >&2
+    elif ((rc == 127)); then # not our child: started by an earlier run
+        echo "server exited; last lines of $2:" >&2
+    else
+        echo "server exited (status $rc); last lines of $2:" >&2
+    fi
+    tail -n 20 "$2" >&2
+    return $((rc == EX_CONFIG ? EX_CONFIG : 1))
 }
 
 bg_stop() {
@@ -169,7 +222,8 @@ bg_status() {
         echo "process: running (pid $pid)"
         return 0
     fi
-    echo "process: not running"
+    echo "process: not running (no live server from $(pid_file))"
+    report_foreign "restart_services.sh did not start" || return
     return 3
 }
 
@@ -181,19 +235,30 @@ sd_status() {
     state=$(systemctl show -p ActiveState -p SubState -p Result -p MainPID "$OPS_UNIT" |
         tr '\n' ' ')
     echo "unit: $state"
-    [[ $(systemctl show -p ActiveState --value "$OPS_UNIT") =~ ^(active|reloading|activating|deactivating)$ ]] ||
-        return 3
+    [[ $(systemctl show -p ActiveState --value "$OPS_UNIT") =~ ^(active|reloading|activating|deactivating)$ ]] &&
+        return 0
+    report_foreign "the unit $OPS_UNIT did not start" || return
+    return 3
 }
 
 # --- common ---------------------------------------------------------------------------
 
 wait_ready() {
-    local max=${TIKTOK_ANALYZER_READY_WAIT_S:-900} waited=0 code status reason
+    local max=${TIKTOK_ANALYZER_READY_WAIT_S:-900} waited=0 code status reason pid=${1:-}
     while :; do
         read -r code status reason < <(ops_health 5)
         if [[ $code == 200 ]]; then
             echo "ready"
             return 0
+        fi
+        # No point waiting out the limit for what cannot become ready.
+        if [[ $code == 503 && $reason == model_unavailable:* ]]; then
+            echo "configuration error: $status: $reason" >&2
+            return "$EX_CONFIG"
+        fi
+        if [[ -n $pid ]] && ! alive "$pid"; then
+            bg_exited "$pid" "$(ops_log_dir)/serve.out"
+            return
         fi
         if ((waited >= max)); then
             echo "not ready after ${max}s (health: $code $status $reason)" >&2
@@ -272,7 +337,7 @@ main() {
             ;;
     esac
     if [[ -n $want_ready ]]; then
-        wait_ready
+        wait_ready "$(running_pid || true)"
     fi
 }
 

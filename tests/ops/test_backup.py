@@ -1,8 +1,11 @@
-"""scripts/backup.py: a consistent copy of a database being written, retention, restore."""
+"""scripts/backup.py: a consistent copy of a database being written, keyframes, retention,
+restore."""
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -10,11 +13,23 @@ import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+from PIL import Image
+
 from api.jobs import Job, JobStore
 from api.settings import Settings
 from tests.ops.conftest import SCRIPTS, VENV_PYTHON, free_port, ops_env, run
 
 BACKUP = SCRIPTS / "backup.py"
+KEYFRAMES_PER_JOB = 3
+
+
+def small_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 56), (200, 40, 90)).save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+JPEG = small_jpeg()
 OPTIONS = Settings().analysis_options(8, "scene")
 
 
@@ -27,13 +42,17 @@ def rows(db: Path) -> list[tuple[object, ...]]:
 
 
 class Writer(threading.Thread):
-    """Inserts and finishes jobs through the real JobStore, as the front process does."""
+    """Inserts and finishes jobs through the real JobStore, as the front process does.
+
+    Keyframes go to data/keyframes/<job_id>/<n>.jpg before the job is marked done.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(daemon=True)
         self.store = JobStore(data_dir / "jobs.sqlite3", OPTIONS).open()
         self.results = data_dir / "results"
         self.results.mkdir(parents=True, exist_ok=True)
+        self.keyframes = data_dir / "keyframes"
         self.stop = threading.Event()
         self.count = 0
 
@@ -46,6 +65,10 @@ class Writer(threading.Thread):
                 Job(job_id, OPTIONS, Path(f"/uploads/{job_id}"), None, 0, 1.0, created_at=now)
             )
             self.store.mark_running(job_id, 0, now)
+            frames = self.keyframes / job_id
+            frames.mkdir(parents=True)
+            for i in range(KEYFRAMES_PER_JOB):
+                (frames / f"{i}.jpg").write_bytes(JPEG)
             self.store.finish_done(
                 job_id,
                 {"n": n, "summary": "x" * 200},
@@ -92,6 +115,12 @@ def test_backup_while_written_then_restore(tmp_path: Path) -> None:
     assert set(statuses[:-1]) == {"done"}
     assert sum(manifest["database"]["jobs_by_status"].values()) == len(copied)
     assert manifest["results"]["files"] >= 50
+    # Every job in the database copy has all its keyframes in the backup.
+    for row in copied[:-1]:
+        frames = made / "keyframes" / str(row[0])
+        assert sorted(p.name for p in frames.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"], frames
+        assert (frames / "0.jpg").read_bytes() == JPEG
+    assert manifest["keyframes"]["files"] >= KEYFRAMES_PER_JOB * len(copied[:-1])
 
     # Restore into the live data directory (service stopped): old state moved aside.
     port = str(free_port())  # nothing listens there: the service counts as stopped
@@ -104,8 +133,13 @@ def test_backup_while_written_then_restore(tmp_path: Path) -> None:
     assert rows(data / "jobs.sqlite3") == copied
     results = sorted(p.name for p in (data / "results").iterdir())
     assert results == sorted(p.name for p in (made / "results").iterdir())
+    restored_frames = sorted(str(p.relative_to(data)) for p in (data / "keyframes").rglob("*"))
+    assert restored_frames == sorted(
+        str(p.relative_to(made)) for p in (made / "keyframes").rglob("*")
+    )
     (aside,) = data.glob("pre-restore-*")
     assert len(rows(aside / "jobs.sqlite3")) == writer.count
+    assert len(list((aside / "keyframes").iterdir())) == writer.count
     # The restored database opens with the service's own store.
     store = JobStore(data / "jobs.sqlite3", OPTIONS).open()
     job = store.get(str(copied[0][0]))
@@ -135,6 +169,36 @@ def test_restore_into_an_empty_data_dir(tmp_path: Path) -> None:
     run(backup_cmd(fresh, tmp_path / "b", "restore"), env, check=True)
     assert rows(fresh / "jobs.sqlite3") == rows(data / "jobs.sqlite3")
     assert not list(fresh.glob("pre-restore-*"))
+
+
+def test_keyframes_removed_during_the_backup_are_skipped(tmp_path: Path) -> None:
+    """Job retention deletes old keyframes while the weekly backup copies them."""
+    data = tmp_path / "data"
+    JobStore(data / "jobs.sqlite3", OPTIONS).open().close()
+    jobs = [f"job{n:04d}" for n in range(400)]
+    for job_id in jobs:
+        (data / "keyframes" / job_id).mkdir(parents=True)
+        for i in range(KEYFRAMES_PER_JOB):
+            (data / "keyframes" / job_id / f"{i}.jpg").write_bytes(JPEG)
+    stop = threading.Event()
+
+    def retention() -> None:
+        for job_id in jobs:
+            if stop.is_set():
+                return
+            shutil.rmtree(data / "keyframes" / job_id)
+
+    remover = threading.Thread(target=retention, daemon=True)
+    remover.start()
+    try:
+        proc = run(backup_cmd(data, tmp_path / "b", "backup"), ops_env())
+    finally:
+        stop.set()
+        remover.join(10)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (made,) = (tmp_path / "b").iterdir()
+    manifest = json.loads((made / "manifest.json").read_text())
+    assert manifest["keyframes"]["files"] + manifest["keyframes"]["vanished"] <= 3 * len(jobs)
 
 
 def test_retention_keeps_the_newest(tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import stat
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from tests.ops.conftest import SCRIPTS, LiveService, ops_env, pid_alive, run, wait_for
 
 HEALTHY, UNHEALTHY, RESTARTED, COOLDOWN, START_LIMIT, SKIPPED, LOCKED = range(7)
+CONFIG_ERROR = 9
 
 
 def check(service: LiveService, *args: str) -> tuple[int, str]:
@@ -134,17 +138,35 @@ case "$*" in
   *"-p ActiveState"*) echo "{active}" ;;
   *"-p SubState"*) echo "{sub}" ;;
   *"-p Result"*) echo "{result}" ;;
+  *"-p ExecMainStatus"*) echo "{exec_status}" ;;
+  *"-p StatusText"*) echo "{status_text}" ;;
   restart*) exit 1 ;;
 esac
 """
 
 
-def with_fake_systemctl(tmp_path: Path, active: str, sub: str, result: str) -> dict[str, str]:
+def with_fake_systemctl(
+    tmp_path: Path,
+    active: str,
+    sub: str,
+    result: str,
+    exec_status: str = "0",
+    status_text: str = "",
+) -> dict[str, str]:
     bin_dir = tmp_path / "fake_systemd_bin"
     bin_dir.mkdir()
     calls = tmp_path / "systemctl.calls"
     script = bin_dir / "systemctl"
-    script.write_text(FAKE_SYSTEMCTL.format(calls=calls, active=active, sub=sub, result=result))
+    script.write_text(
+        FAKE_SYSTEMCTL.format(
+            calls=calls,
+            active=active,
+            sub=sub,
+            result=result,
+            exec_status=exec_status,
+            status_text=status_text,
+        )
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return ops_env(
         PATH=f"{bin_dir}:{os.environ['PATH']}",
@@ -180,6 +202,68 @@ def test_failed_systemd_restart_is_reported(tmp_path: Path) -> None:
     proc = run([SCRIPTS / "health_check.sh", "--failures", "1", "--cooldown", "0"], env)
     assert proc.returncode == 7, proc.stdout + proc.stderr
     assert "restart --no-block tiktok-analyzer" in (tmp_path / "systemctl.calls").read_text()
+
+
+def test_exit_status_78_is_a_configuration_error_not_restarted(tmp_path: Path) -> None:
+    reason = "permission denied: user tiktok-analyzer cannot read /srv/m/model.safetensors"
+    env = with_fake_systemctl(tmp_path, "failed", "failed", "exit-code", "78", reason)
+    for _ in range(2):
+        proc = run([SCRIPTS / "health_check.sh", "--failures", "1", "--cooldown", "0"], env)
+        assert proc.returncode == CONFIG_ERROR, proc.stdout + proc.stderr
+        assert "configuration error" in proc.stderr and reason in proc.stderr
+        assert "NOT restarting" in proc.stderr
+    calls = (tmp_path / "systemctl.calls").read_text().splitlines()
+    assert not [c for c in calls if c.startswith("restart")], calls
+
+
+def test_other_exit_statuses_are_still_restarted(tmp_path: Path) -> None:
+    """A transient failure (exit 1: a GPU not visible yet) is retried, as before."""
+    env = with_fake_systemctl(tmp_path, "failed", "failed", "exit-code", "1")
+    proc = run([SCRIPTS / "health_check.sh", "--failures", "1", "--cooldown", "0"], env)
+    assert proc.returncode == 7, proc.stdout + proc.stderr  # the fake restart fails
+    assert "restart --no-block tiktok-analyzer" in (tmp_path / "systemctl.calls").read_text()
+
+
+class _ModelUnavailable(BaseHTTPRequestHandler):
+    """What the front process answers once no worker can load the model."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.dumps(
+            {
+                "status": "degraded",
+                "ready": False,
+                "reason": "model_unavailable: permission denied: user tiktok-analyzer "
+                "cannot read /srv/m/model.safetensors",
+            }
+        ).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_model_unavailable_is_a_configuration_error_not_restarted(tmp_path: Path) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _ModelUnavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = ops_env(
+        TIKTOK_ANALYZER_PORT=str(server.server_address[1]),
+        TIKTOK_ANALYZER_DATA_DIR=str(tmp_path / "data"),
+        TIKTOK_ANALYZER_LOG_DIR=str(tmp_path / "logs"),
+    )
+    try:
+        for _ in range(3):
+            proc = run([SCRIPTS / "health_check.sh", "--failures", "1", "--cooldown", "0"], env)
+            assert proc.returncode == CONFIG_ERROR, proc.stdout + proc.stderr
+            assert "model_unavailable: permission denied" in proc.stderr
+    finally:
+        server.shutdown()
+    log = (tmp_path / "logs" / "health_check.log").read_text()
+    assert "restarting tiktok-analyzer" not in log and "restart done" not in log
+    assert "failures=0" in (tmp_path / "data" / "health_check.state").read_text()
 
 
 def test_usage() -> None:

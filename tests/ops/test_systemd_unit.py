@@ -60,6 +60,8 @@ def test_unit_contract() -> None:
     assert service["Type"] == ["notify"]
     assert service["NotifyAccess"] == ["main"]
     assert service["Restart"] == ["on-failure"]
+    # The service exits 78 (EX_CONFIG) on an error a restart cannot fix: no restart loop.
+    assert service["RestartPreventExitStatus"] == ["78"]
     assert seconds(service["RestartSec"][0]) > 0
     assert seconds(service["WatchdogSec"][0]) > 0
     assert service["KillMode"] == ["mixed"]
