@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import gc
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from analyzers.answers import clean_answer
 from analyzers.base import Analyzer, AnalyzerConfig, FrameCaption, ProgressCallback
-from analyzers.blip2_generation import prompt_input_ids, run_naive, run_vision_once
+from analyzers.blip2_generation import prompt_input_ids, run_many, run_naive
 from analyzers.blip2_loading import LoadedModel, load_blip2
 from analyzers.errors import AnalysisError, AnalyzerError
 from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
@@ -21,17 +22,28 @@ from analyzers.schema import ModelInfo
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 
 class Blip2Analyzer(Analyzer):
     """Salesforce BLIP-2 OPT, int8 by default; see analyzers.blip2_generation for the batching."""
 
     name = "blip2"
 
-    def __init__(self, config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> None:
+    def __init__(
+        self,
+        config: AnalyzerConfig,
+        *,
+        llm_int8_threshold: float = 6.0,
+        max_rows: int | None = None,
+    ) -> None:
         # llm_int8_threshold: LLM.int8 outlier threshold; 0 turns the outlier decomposition off,
         # which makes int8 results independent of how rows are batched (used by the tests).
+        # max_rows: test hook, a generate() call with more rows raises OutOfMemoryError as a
+        # GPU that holds only that many would, so the retry path runs on a CPU.
         super().__init__(config)
         self._llm_int8_threshold = llm_int8_threshold
+        self._max_rows = max_rows
         self._loaded: LoadedModel | None = None
 
     @property
@@ -89,7 +101,15 @@ class Blip2Analyzer(Analyzer):
         progress: ProgressCallback | None = None,
     ) -> list[FrameCaption]:
         """Caption + aspect answers per frame; vision encoder and Q-Former run once per frame."""
-        return self._run(prepared, aspects, progress, naive=False)
+        return self.describe_many([(prepared, aspects)], progress)[0]
+
+    def describe_many(
+        self,
+        items: Sequence[tuple[Any, Sequence[str]]],
+        progress: ProgressCallback | None = None,
+    ) -> list[list[FrameCaption]]:
+        """describe() for several videos at once: their frame x prompt rows share generate()."""
+        return self._run(items, progress, naive=False)
 
     def describe_naive(
         self,
@@ -98,7 +118,7 @@ class Blip2Analyzer(Analyzer):
         progress: ProgressCallback | None = None,
     ) -> list[FrameCaption]:
         """Reference path for tests and the benchmark: model.generate once per prompt."""
-        return self._run(prepared, aspects, progress, naive=True)
+        return self._run([(prepared, aspects)], progress, naive=True)[0]
 
     def release_memory(self) -> None:
         gc.collect()
@@ -107,66 +127,103 @@ class Blip2Analyzer(Analyzer):
 
     def _run(
         self,
-        prepared: Any,
-        aspects: Sequence[str],
+        items: Sequence[tuple[Any, Sequence[str]]],
         progress: ProgressCallback | None,
         *,
         naive: bool,
-    ) -> list[FrameCaption]:
+    ) -> list[list[FrameCaption]]:
         if self.config.test_hang_s > 0:
             # Test hook only (TIKTOK_ANALYZER_TEST_HANG_S): stands in for a hung GPU call so
             # the serving tests can exercise heartbeat and job timeouts.
             time.sleep(self.config.test_hang_s)
-        names = tuple(aspects)  # canonical names: AnalysisOptions resolved them at intake
-        prompts = [CAPTION_PROMPT, *(ASPECT_PROMPTS[name] for name in names)]
+        # canonical names: AnalysisOptions resolved them at intake
+        jobs = [(self._pixels(prepared), tuple(aspects)) for prepared, aspects in items]
         try:
-            return self._generate(prepared, names, prompts, progress, naive=naive)
+            return self._retrying_smaller_batches(
+                lambda batch_size: self._generate(jobs, progress, batch_size, naive=naive)
+            )
         except AnalyzerError:
             raise
-        except MemoryError as exc:
-            raise AnalysisError(
-                "out of memory while describing frames; lower TIKTOK_ANALYZER_BATCH_SIZE"
-            ) from exc
         except RuntimeError as exc:
-            hint = "; lower TIKTOK_ANALYZER_BATCH_SIZE" if "out of memory" in str(exc) else ""
-            raise AnalysisError(f"BLIP-2 failed while describing frames: {exc}{hint}") from exc
+            raise AnalysisError(f"BLIP-2 failed while describing frames: {exc}") from exc
+
+    def _retrying_smaller_batches(self, generate: Callable[[int], _T]) -> _T:
+        """generate(batch_size), halving the batch after each out-of-memory error, down to 1."""
+        # A long video, long answers or another process on the GPU can exhaust its memory at
+        # the configured batch size; fewer rows per call use less, and the answers are the
+        # same. The job fails only when even one row at a time does not fit.
+        first = batch_size = max(1, self.config.batch_size)
+        while True:
+            try:
+                result = generate(batch_size)
+            except (torch.OutOfMemoryError, MemoryError) as exc:
+                if batch_size == 1:
+                    raise AnalysisError(
+                        "out of memory while describing frames, even one prompt at a time; "
+                        "use a smaller model or quantization (TIKTOK_ANALYZER_QUANTIZATION=int8)"
+                    ) from exc
+                logger.warning(
+                    "out of memory at batch size %d (%s); retrying with %d",
+                    batch_size,
+                    type(exc).__name__,
+                    batch_size // 2,
+                )
+                batch_size //= 2
+                self.release_memory()
+                continue
+            if batch_size < first:
+                self.warn(
+                    f"out of memory at batch size {first}: the frames were described with "
+                    f"batch size {batch_size}; lower TIKTOK_ANALYZER_BATCH_SIZE to {batch_size} "
+                    "to avoid the retries"
+                )
+            return result
+
+    def _pixels(self, prepared: Any) -> torch.Tensor:
+        if not isinstance(prepared, torch.Tensor) or prepared.ndim != 4:
+            raise AnalysisError("describe() expects the tensor that preprocess() returned")
+        return prepared
 
     def _generate(
         self,
-        prepared: Any,
-        names: Sequence[str],
-        prompts: list[str],
+        jobs: Sequence[tuple[torch.Tensor, tuple[str, ...]]],
         progress: ProgressCallback | None,
+        batch_size: int,
         *,
         naive: bool,
-    ) -> list[FrameCaption]:
+    ) -> list[list[FrameCaption]]:
         loaded = self.loaded
-        if not isinstance(prepared, torch.Tensor) or prepared.ndim != 4:
-            raise AnalysisError("describe() expects the tensor that preprocess() returned")
-        frames = prepared.shape[0]
-        if frames == 0:
-            return []
-        pixel_values = prepared.to(loaded.device, loaded.compute_dtype)
-        sequences = [prompt_input_ids(loaded.processor.tokenizer, p, loaded.spec) for p in prompts]
-        per_frame = len(prompts)
-
-        def on_batch(rows_done: int) -> None:
-            if progress is not None:
-                progress(rows_done // per_frame, frames)
-
+        tokenizer = loaded.processor.tokenizer
+        prompts = [[CAPTION_PROMPT, *(ASPECT_PROMPTS[name] for name in names)] for _, names in jobs]
+        work = [
+            (
+                pixels.to(loaded.device, loaded.compute_dtype),
+                [prompt_input_ids(tokenizer, p, loaded.spec) for p in texts],
+            )
+            for (pixels, _), texts in zip(jobs, prompts, strict=True)
+            if pixels.shape[0] > 0
+        ]
         kwargs: dict[str, Any] = {
-            "batch_size": self.config.batch_size,
+            "batch_size": batch_size,
             "max_new_tokens": self.config.max_new_tokens,
         }
+        on_batch = _frame_progress(progress, [(p.shape[0], len(s)) for p, s in work])
         with torch.no_grad():
             if naive:
-                tokens = run_naive(loaded.model, pixel_values, sequences, loaded.spec, **kwargs)
-                on_batch(frames * per_frame)
+                tokens = [run_naive(loaded.model, p, s, loaded.spec, **kwargs) for p, s in work]
+                on_batch(sum(p.shape[0] * len(s) for p, s in work))
             else:
-                tokens = run_vision_once(
-                    loaded.model, pixel_values, sequences, loaded.spec, on_batch=on_batch, **kwargs
-                )
-        return [self._to_caption(row, names, prompts) for row in tokens]
+                tokens = run_many(
+                    loaded.model, work, loaded.spec, on_batch=on_batch, max_rows=self._max_rows,
+                    **kwargs,
+                )  # fmt: skip
+        answers = iter(tokens)
+        return [
+            [self._to_caption(row, names, texts) for row in next(answers)]
+            if pixels.shape[0] > 0
+            else []
+            for (pixels, names), texts in zip(jobs, prompts, strict=True)
+        ]
 
     def _to_caption(
         self, row: list[list[int]], names: Sequence[str], prompts: list[str]
@@ -177,3 +234,19 @@ class Blip2Analyzer(Analyzer):
             for ids, prompt in zip(row, prompts, strict=True)
         ]
         return FrameCaption(caption=texts[0], aspects=dict(zip(names, texts[1:], strict=True)))
+
+
+def _frame_progress(
+    progress: ProgressCallback | None, shapes: Sequence[tuple[int, int]]
+) -> Callable[[int], None]:
+    """on_batch(rows done) -> progress(frames done, frames) over videos of (frames, prompts)."""
+    ends: list[int] = []  # rows done when each frame of each video is complete
+    for frames, prompts in shapes:
+        start = ends[-1] if ends else 0
+        ends.extend(start + prompts * (f + 1) for f in range(frames))
+
+    def on_batch(rows_done: int) -> None:
+        if progress is not None:
+            progress(bisect.bisect_right(ends, rows_done), len(ends))
+
+    return on_batch

@@ -139,10 +139,15 @@ def generate_naive(
 
 @dataclass(frozen=True)
 class Row:
-    """One (frame, prompt) pair to answer."""
+    """One (video, frame, prompt) triple to answer."""
 
+    item: int
     frame: int
     prompt: int
+
+
+class RowLimitExceeded(torch.OutOfMemoryError):
+    """Test hook: a generate() call with more rows than the analyzer's ``max_rows``."""
 
 
 def run_vision_once(
@@ -154,24 +159,63 @@ def run_vision_once(
     batch_size: int,
     max_new_tokens: int,
     on_batch: Callable[[int], None] | None = None,
+    max_rows: int | None = None,
 ) -> list[list[list[int]]]:
     """New tokens for every frame x prompt: [frame][prompt] -> ids; vision runs once per frame."""
-    queries = encode_images(model, pixel_values, batch_size)
-    # Frame-major, so frames finish in order and progress can count whole frames.
-    rows = [Row(f, p) for f in range(pixel_values.shape[0]) for p in range(len(sequences))]
-    answers: list[list[list[int]]] = [[[] for _ in sequences] for _ in range(queries.shape[0])]
+    return run_many(
+        model,
+        [(pixel_values, sequences)],
+        spec,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        on_batch=on_batch,
+        max_rows=max_rows,
+    )[0]
+
+
+def run_many(
+    model: Any,
+    items: Sequence[tuple[torch.Tensor, Sequence[Sequence[int]]]],
+    spec: TokenSpec,
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    on_batch: Callable[[int], None] | None = None,
+    max_rows: int | None = None,
+) -> list[list[list[list[int]]]]:
+    """run_vision_once over several videos: [video][frame][prompt] -> ids, rows sharing batches.
+
+    Rows of consecutive videos fill the same generate() calls up to ``batch_size``, so a few
+    short videos keep a GPU as busy as one long one; each row's answer is the one it gets
+    alone (greedy decoding, left padding). ``max_rows`` is a test hook: a call with more
+    rows raises OutOfMemoryError, as a GPU that holds only that many would.
+    """
+    queries = [encode_images(model, pixels, batch_size) for pixels, _ in items]
+    # Video- then frame-major, so frames finish in order and progress counts whole frames.
+    rows = [
+        Row(v, f, p)
+        for v, (_, sequences) in enumerate(items)
+        for f in range(queries[v].shape[0])
+        for p in range(len(sequences))
+    ]
+    answers: list[list[list[list[int]]]] = [
+        [[[] for _ in sequences] for _ in range(q.shape[0])]
+        for q, (_, sequences) in zip(queries, items, strict=True)
+    ]
     done = 0
     for batch in chunks(rows, batch_size):
-        frame_index = torch.tensor([r.frame for r in batch], device=queries.device)
+        if max_rows is not None and len(batch) > max_rows:
+            raise RowLimitExceeded(f"test hook: {len(batch)} rows, the limit is {max_rows}")
+        batch_queries = torch.cat([queries[r.item][r.frame : r.frame + 1] for r in batch])
         new_tokens = generate_from_queries(
             model,
-            queries.index_select(0, frame_index),
-            [sequences[r.prompt] for r in batch],
+            batch_queries,
+            [items[r.item][1][r.prompt] for r in batch],
             spec,
             max_new_tokens,
         )
         for row, tokens in zip(batch, new_tokens, strict=True):
-            answers[row.frame][row.prompt] = tokens
+            answers[row.item][row.frame][row.prompt] = tokens
         done += len(batch)
         if on_batch is not None:
             on_batch(done)

@@ -353,3 +353,70 @@ def test_results_aggregate_and_summarize(fp32: Blip2Analyzer, frames: torch.Tens
     summary = summarize(described, aggregated)
     assert summary.startswith(f"{FRAMES} frames sampled from 0.0 s to 6.0 s.")
     assert EMPTY_ANSWER not in summary
+
+
+# --- several videos at once, and running out of memory ---------------------------------------
+
+
+def test_describe_many_equals_one_at_a_time_in_fp32(
+    tiny_model_dir: Path, fp32: Blip2Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three videos, different lengths and aspects: 5x3 + 2x2 + 3x1 = 22 rows.
+    videos = [
+        (fp32.preprocess(_images(5, seed=1)), ("scene", "mood")),
+        (fp32.preprocess(_images(2, seed=2)), ("people",)),
+        (fp32.preprocess(_images(3, seed=3)), ()),
+    ]
+    alone = [fp32.describe(prepared, aspects) for prepared, aspects in videos]
+    shared = Blip2Analyzer(_config(tiny_model_dir, batch_size=8))
+    shared.load()
+    model = shared.loaded.model
+    calls: list[int] = []
+    real_generate = model.language_model.generate
+
+    def counting_generate(*args: Any, **kwargs: Any) -> Any:
+        calls.append(int(kwargs["inputs_embeds"].shape[0]))
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(model.language_model, "generate", counting_generate)
+    reports: list[tuple[int, int]] = []
+    together = shared.describe_many(videos, lambda done, total: reports.append((done, total)))
+    assert together == alone
+    assert calls == [8, 8, 6]  # rows of different videos share calls: 3 calls, not 2 + 1 + 1
+    assert reports[-1] == (10, 10) and [d for d, _ in reports] == sorted(d for d, _ in reports)
+    assert len({fc.caption for captions in together for fc in captions}) > 1
+
+
+def test_describe_many_default_describes_one_by_one(
+    fp32: Blip2Analyzer, frames: torch.Tensor
+) -> None:
+    from analyzers.base import Analyzer
+
+    # The contract's default (what an analyzer without batching gets) gives the same answers.
+    default = Analyzer.describe_many(fp32, [(frames, ("scene",)), (frames[:2], ())])
+    assert default == [fp32.describe(frames, ("scene",)), fp32.describe(frames[:2], ())]
+
+
+def test_out_of_memory_retries_with_half_the_batch(
+    tiny_model_dir: Path, fp32: Blip2Analyzer, frames: torch.Tensor
+) -> None:
+    # The device holds 5 rows per generate(): 32 fails, 16 fails, 8 fails, 4 fits.
+    analyzer = Blip2Analyzer(_config(tiny_model_dir, batch_size=32), max_rows=5)
+    analyzer.load()
+    assert analyzer.describe(frames, DEFAULT_ASPECTS) == fp32.describe(frames, DEFAULT_ASPECTS)
+    assert analyzer.take_warnings() == [
+        "out of memory at batch size 32: the frames were described with batch size 4; "
+        "lower TIKTOK_ANALYZER_BATCH_SIZE to 4 to avoid the retries"
+    ]
+    assert analyzer.take_warnings() == []  # handed over once
+    analyzer.describe(frames[:1], ("scene",))  # 2 rows fit at once: no warning
+    assert analyzer.take_warnings() == []
+
+
+def test_out_of_memory_even_at_batch_size_one_fails(
+    tiny_model_dir: Path, frames: torch.Tensor
+) -> None:
+    analyzer = Blip2Analyzer(_config(tiny_model_dir, batch_size=4), max_rows=0)
+    analyzer.load()
+    with pytest.raises(AnalysisError, match="out of memory while describing frames, even one"):
+        analyzer.describe(frames, ("scene",))
