@@ -186,7 +186,9 @@ def describe_prepared(
         captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
     else:
         captions = whole.frames
+    # take_warnings: what the analyzer met while describing (e.g. a batch halved after OOM).
     warnings = prepared.warnings + ([] if whole is None else whole.warnings)
+    warnings = warnings + analyzer.take_warnings()
     stages_s = dict(prepared.stages_s)
     transcript = None
     if stages is not None and prepared.speech_checked:
