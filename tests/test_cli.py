@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -267,37 +267,52 @@ def test_bad_options_are_refused_before_any_work(
     assert "--format srt" in capsys.readouterr().err
 
 
-def test_progress_on_a_terminal(
-    tmp_path: Path, tiny_model_dir: Path, tiny_whisper_dir: Path, clips: Path
-) -> None:
-    """On a terminal: a spinner while the model loads, then per-file and overall progress
-    with elapsed time and ETA; the report itself still goes to stdout, untouched."""
+def _on_a_terminal(
+    args: list[str], stdout: IO[str] | int, interrupt_when: bytes | None = None
+) -> tuple[int, str]:
+    """Run the CLI with stderr on a 140-column pseudo-terminal; (exit code, what it drew).
+
+    ``interrupt_when``: send Ctrl-C (SIGINT) once the terminal has shown these bytes."""
     import fcntl
     import pty
+    import signal
     import struct
     import termios
 
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    proc = subprocess.Popen(
+        [*CLI, *args], stdout=stdout, stderr=terminal, env={**_env(), "TERM": "xterm"}
+    )
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO once the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if interrupt_when is not None and interrupt_when in seen:
+            proc.send_signal(signal.SIGINT)
+            interrupt_when = None
+    code = proc.wait(timeout=300)
+    os.close(controller)
+    return code, seen.decode(errors="replace")
+
+
+def test_progress_on_a_terminal(
+    tmp_path: Path, tiny_model_dir: Path, tiny_whisper_dir: Path, clips: Path
+) -> None:
+    """On a terminal: a spinner while the model loads, then per-file and overall progress
+    with elapsed time and ETA; the report itself still goes to stdout, untouched."""
     report = tmp_path / "report.txt"
     with report.open("w") as stdout:
-        proc = subprocess.Popen(
-            [*CLI, "analyze", str(clips), *_model_args(tiny_model_dir, 4, tiny_whisper_dir)],
-            stdout=stdout, stderr=terminal, env={**_env(), "TERM": "xterm"},
-        )  # fmt: skip
-        os.close(terminal)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # EIO once the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        assert proc.wait(timeout=300) == 0
-    os.close(controller)
-    screen = ANSI.sub("", seen.decode(errors="replace"))
+        args = ["analyze", str(clips), *_model_args(tiny_model_dir, 4, tiny_whisper_dir)]
+        code, drawn = _on_a_terminal(args, stdout)
+    assert code == 0
+    screen = ANSI.sub("", drawn)
     assert f"loading model {tiny_model_dir.name}" in screen
     assert "[1/2] clip.mp4" in screen and "[2/2] clip.mov" in screen
     assert "4/4 frames" in screen and "videos" in screen
@@ -310,6 +325,16 @@ def test_progress_on_a_terminal(
     text = report.read_text()
     assert text.count("\n== ") + text.startswith("== ") == 2
     assert "\x1b" not in text and "━" not in text
+
+
+def test_interrupted_on_a_terminal(tiny_model_dir: Path, clips: Path) -> None:
+    """Ctrl-C mid-run: exit 130, one line, no traceback, and the cursor is given back."""
+    args = ["analyze", str(clips), *_model_args(tiny_model_dir, frames=4)]
+    code, drawn = _on_a_terminal(args, subprocess.DEVNULL, interrupt_when=b"frames")
+    assert code == 130
+    screen = ANSI.sub("", drawn)
+    assert "interrupted" in screen and "Traceback" not in screen
+    assert drawn.rfind("\x1b[?25h") > drawn.rfind("\x1b[?25l") >= 0  # cursor hidden, then shown
 
 
 def test_report_puts_warnings_first(real_result: AnalysisResult) -> None:
