@@ -46,6 +46,12 @@ class EncodedVideo:
     trailer: torch.Tensor | None = None  # (tokens, hidden)
 
 
+def _size_value(size: Any, key: str) -> int | None:
+    """One entry of an image processor's size (a SizeDict or a plain dict), if set."""
+    value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+    return int(value) if value else None
+
+
 class Family(ABC):
     """One model family's input and placeholder conventions."""
 
@@ -108,10 +114,10 @@ class QwenVLFamily(Family):
     def pixel_inputs(self, image_processor: Any, images: Sequence[np.ndarray]) -> dict[str, Any]:
         # Images may have up to ~16k tokens each by default; video frames get a budget of
         # QWEN_FRAME_TOKENS (Qwen's own video sampling gives a 16-frame clip a similar total).
-        size = image_processor.size
         unit = int(image_processor.patch_size) * int(image_processor.merge_size)
-        longest = min(int(size["longest_edge"]), QWEN_FRAME_TOKENS * unit * unit)
-        shortest = min(int(size["shortest_edge"]), longest)
+        budget = QWEN_FRAME_TOKENS * unit * unit
+        longest = min(_size_value(image_processor.size, "longest_edge") or budget, budget)
+        shortest = min(_size_value(image_processor.size, "shortest_edge") or unit * unit, longest)
         batch = image_processor(
             images=list(images),
             size={"shortest_edge": shortest, "longest_edge": longest},
