@@ -139,6 +139,9 @@ class VideoLLMAnalyzer(Analyzer):
                 "out of memory while describing the video; lower TIKTOK_ANALYZER_FRAMES or "
                 "TIKTOK_ANALYZER_TOKEN_MERGE_RATIO"
             ) from exc
+        except ValueError as exc:
+            # A prompt whose placeholders do not match the frames: a template problem.
+            raise AnalysisError(f"the video LLM prompt could not be built: {exc}") from exc
         except RuntimeError as exc:
             hint = (
                 "; lower TIKTOK_ANALYZER_FRAMES or TIKTOK_ANALYZER_TOKEN_MERGE_RATIO"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,47 @@ def _processor_parts(source: str, cache_only: bool) -> _Parts:
         logger.info("no full processor (%s); using the tokenizer and image processor", exc)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
         image_processor = AutoImageProcessor.from_pretrained(source, local_files_only=cache_only)
-        template = tokenizer.chat_template
+        # The processor's template places the images; a tokenizer's may be text-only.
+        template = _processor_template(source, cache_only) or tokenizer.chat_template
     if not template:
         raise ModelLoadError(f"model {source!r} has no chat template; {MODEL_HINT}")
     return _Parts(tokenizer, image_processor, str(template))
+
+
+def _processor_template(source: str, cache_only: bool) -> str | None:
+    """The chat template a processor would use, from chat_template.jinja or .json, if present."""
+    from transformers.utils.hub import cached_file
+
+    for name in ("chat_template.jinja", "chat_template.json"):
+        path = cached_file(
+            source,
+            name,
+            local_files_only=cache_only,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+        if path:
+            text = Path(path).read_text()
+            return str(json.loads(text)["chat_template"]) if name.endswith(".json") else text
+    return None
+
+
+def _check_template(loaded: LoadedVideoLLM, model_name: str) -> None:
+    """A prompt for two frames must carry the family's frame placeholders, or nothing works."""
+    from analyzers.video_llm.prompting import chat_messages
+
+    messages = chat_messages(loaded.family.visual_content(2), "", "?")
+    try:
+        text = loaded.tokenizer.apply_chat_template(
+            messages, chat_template=loaded.chat_template, tokenize=False, add_generation_prompt=True
+        )
+        ids = list(loaded.tokenizer(str(text))["input_ids"])
+        loaded.family.expand(ids, [1, 1])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelLoadError(
+            f"model {model_name!r}: its chat template does not place the frames ({exc}); "
+            f"{MODEL_HINT}"
+        ) from exc
 
 
 def _from_pretrained(
@@ -137,7 +175,7 @@ def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
     hf_logging.disable_progress_bar()
     source = str(path) if local else config.model
     parts, model, family = _load_pretrained(source, kwargs, local, config)
-    return LoadedVideoLLM(
+    loaded = LoadedVideoLLM(
         model=model,
         tokenizer=parts.tokenizer,
         image_processor=parts.image_processor,
@@ -147,3 +185,5 @@ def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
         compute_dtype=dtype,
         test_model=local and is_test_model(path),
     )
+    _check_template(loaded, config.model)
+    return loaded

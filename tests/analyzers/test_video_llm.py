@@ -168,6 +168,14 @@ def test_blip2_model_is_refused_with_its_model_type(tiny_model_dir: Path) -> Non
         VideoLLMAnalyzer(_config(tiny_model_dir)).load()
 
 
+def test_template_without_frames_is_refused(model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    copy = shutil.copytree(model_dirs["llava"], tmp_path / "text-only-template")
+    text_only = "{% for m in messages %}{{ m['content'][-1]['text'] }}{% endfor %}"
+    (copy / "chat_template.jinja").write_text(text_only)
+    with pytest.raises(ModelLoadError, match="chat template does not place the frames"):
+        VideoLLMAnalyzer(_config(copy)).load()
+
+
 def test_merge_ratio_out_of_range_names_the_setting(model_dirs: dict[str, Path]) -> None:
     with pytest.raises(ModelLoadError, match="TIKTOK_ANALYZER_TOKEN_MERGE_RATIO"):
         VideoLLMAnalyzer(_config(model_dirs["llava"], token_merge_ratio=0.0))
