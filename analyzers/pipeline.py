@@ -43,6 +43,13 @@ OCR_LONG_SIDE = 1280
 KEYFRAME_HEIGHT = 360
 
 
+TEST_MODEL_PREFIX = "random-weight test model"
+TEST_MODEL_WARNING = (
+    f"{TEST_MODEL_PREFIX}: its captions and answers are meaningless text; "
+    "point TIKTOK_ANALYZER_MODEL / --model at a real model for real descriptions"
+)
+
+
 @dataclass
 class PreparedVideo:
     """Frames decoded and preprocessed, ready for the model, with the stages' CPU work done."""
@@ -189,6 +196,9 @@ def describe_prepared(
     # take_warnings: what the analyzer met while describing (e.g. a batch halved after OOM).
     warnings = prepared.warnings + ([] if whole is None else whole.warnings)
     warnings = warnings + analyzer.take_warnings()
+    if model_info.test_model and not any(w.startswith(TEST_MODEL_PREFIX) for w in warnings):
+        # A demo user reads the result, not the server log.
+        warnings.insert(0, TEST_MODEL_WARNING)
     stages_s = dict(prepared.stages_s)
     transcript = None
     if stages is not None and prepared.speech_checked:

@@ -104,7 +104,15 @@ class Timings(BaseModel):
     )
 
 
+#: bumped whenever a field of AnalysisResult changes meaning or goes away
+RESULT_SCHEMA_VERSION = 2
+
+
 class AnalysisResult(BaseModel):
+    schema_version: int = Field(
+        default=RESULT_SCHEMA_VERSION,
+        description="version of this result's layout, so clients can tell releases apart",
+    )
     video: VideoInfo
     model: ModelInfo
     frames: list[FrameDescription]

@@ -42,6 +42,8 @@ def test_sync_analysis_returns_the_full_result(server: ServerProcess, short_vide
     assert set(result["aspects"]) == {"scene", "mood"}
     assert result["video"]["orientation"] == "vertical" and result["video"]["has_audio"]
     assert result["model"]["test_model"] is True
+    assert any(w.startswith("random-weight test model") for w in result["warnings"])
+    assert result["schema_version"] >= 2
     assert job["timings"]["model_started_at"] <= job["timings"]["model_finished_at"]
     assert job["video_duration_s"] > 3
 
