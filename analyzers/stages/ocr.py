@@ -40,6 +40,7 @@ OCR_LONG_SIDE = 1280
 _BRIGHT = 170  # max(R, G, B) at or above: a fill colour (white, yellow, red ...)
 _DARK = 70  # luma at or below: an outline
 _BORDER_SHARE = 0.85  # share of a component's edge that must touch the other polarity
+_SAME_COLOUR = 60.0  # RGB distance within which two letters have the same fill
 _WORD_CHARS = re.compile(r"[^\w]+")
 _EDGE_JUNK = "|[](){}<>\"'`~_=+*^«»“”‘’—–-.,:;!?¦©®"
 
@@ -89,12 +90,12 @@ def text_masks(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Two images, not one: with both polarities in one, the outline of white letters that
     # stands on a bright background would pass as a dark letter and fill every "o".
     return tuple(  # type: ignore[return-value]
-        np.where(_bordered(fill, border), 0, 255).astype(np.uint8)
+        np.where(_bordered(fill, border, rgb), 0, 255).astype(np.uint8)
         for fill, border in ((bright, dark), (dark, bright))
     )
 
 
-def _bordered(fill: np.ndarray, border: np.ndarray) -> np.ndarray:
+def _bordered(fill: np.ndarray, border: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Components of ``fill`` whose edge pixels nearly all lie next to ``border`` pixels."""
     import cv2
 
@@ -109,12 +110,54 @@ def _bordered(fill: np.ndarray, border: np.ndarray) -> np.ndarray:
     frame_h = fill.shape[0]
     keep = edge_touching >= _BORDER_SHARE * np.maximum(edge_total, 1)
     keep &= (area >= 6) & (height <= frame_h // 6)
-    # Solid squarish blocks are background texture, not letters (an "I" is thin, a "." small).
-    solid = (area >= 0.9 * width * height) & (np.minimum(width, height) > 8)
-    keep &= ~solid
     keep[0] = False
+    # Solid squares are background texture, unless a letter stands right below (the dot
+    # of an "i" or "j"); solid bars are letters ("I", "l", the stem of "i").
+    short, long = np.minimum(width, height), np.maximum(width, height)
+    square = (area >= 0.9 * width * height) & (short > 8) & (long < 1.6 * short) & keep
+    for index in np.flatnonzero(square):
+        if not _letter_below(int(index), stats, keep & ~square):
+            keep[index] = False
+    keep &= _shares_colour(keep, labels, area, rgb)
     result: np.ndarray = keep[labels]
     return result
+
+
+def _shares_colour(
+    keep: np.ndarray, labels: np.ndarray, area: np.ndarray, rgb: np.ndarray
+) -> np.ndarray:
+    """Components whose colour other kept components share, by at least their own area.
+
+    The letters of an overlay share its fill colour; the background seen through the
+    counters of thickly outlined letters ("a", "e") and stray texture blocks do not.
+    """
+    chosen = np.flatnonzero(keep)
+    if len(chosen) == 0:
+        return keep
+    flat = labels.reshape(-1)
+    colours = (
+        np.stack(
+            [
+                np.bincount(flat, weights=rgb[..., c].reshape(-1), minlength=len(keep))
+                for c in range(3)
+            ],
+            axis=1,
+        )[chosen]
+        / np.maximum(area[chosen], 1)[:, None]
+    )
+    distance = np.linalg.norm(colours[:, None, :] - colours[None, :, :], axis=2)
+    alike_area = (distance <= _SAME_COLOUR) @ area[chosen]
+    shared = np.zeros_like(keep)
+    shared[chosen] = alike_area >= 2 * area[chosen]  # its own area and as much again
+    return shared
+
+
+def _letter_below(index: int, stats: np.ndarray, letters: np.ndarray) -> bool:
+    x, y, w, h = (int(v) for v in stats[index, :4])
+    left, top, width = stats[:, 0], stats[:, 1], stats[:, 2]
+    below = letters & (top > y + h) & (top <= y + 3 * h)
+    below &= (left < x + w) & (left + width > x)
+    return bool(below.any())
 
 
 class OcrReader:

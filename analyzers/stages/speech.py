@@ -9,6 +9,7 @@ The windows run as one batch; the language is detected once over all of them.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -248,10 +249,12 @@ class Transcriber:
 
         # The decoder has max_target_positions places, 4 of them for the prompt tokens.
         room = int(self.loaded.model.config.max_target_positions) - 4
-        kwargs: dict[str, Any] = {
-            "return_timestamps": True,
-            "max_new_tokens": max(1, min(MAX_NEW_TOKENS, room)),
-        }
+        # A copy of the checkpoint's config with the cap in it: generation arguments beside
+        # a config make transformers log a warning on every call.
+        config = copy.deepcopy(self.loaded.model.generation_config)
+        config.max_new_tokens = max(1, min(MAX_NEW_TOKENS, room))
+        config.max_length = None
+        kwargs: dict[str, Any] = {"return_timestamps": True, "generation_config": config}
         if self.loaded.multilingual:
             kwargs |= {"language": language, "task": "transcribe"}
         with torch.inference_mode():
