@@ -81,7 +81,10 @@ def resolve_aspects(names: tuple[str, ...]) -> tuple[str, ...]:
         elif name not in resolved:
             resolved.append(name)
     if unknown:
-        listed = ", ".join(repr(u) for u in unknown)
+        # Echo only a little of what was sent: the input may be huge.
+        listed = ", ".join(repr(u if len(u) <= 30 else u[:30] + "...") for u in unknown[:5])
+        if len(unknown) > 5:
+            listed += f" and {len(unknown) - 5} more"
         raise InvalidOptionError(
             f"unknown aspect {listed}; known aspects: {', '.join(DEFAULT_ASPECTS)}"
             f" (aliases: {', '.join(sorted(ASPECT_ALIASES))})"

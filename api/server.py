@@ -31,6 +31,7 @@ from api.http.context import AppContext
 from api.jobs.files import UploadFiles
 from api.jobs.intake import Intake
 from api.jobs.record import Job
+from api.jobs.retention import Retention
 from api.jobs.store import JobStore
 from api.logging_setup import FrontLogging, setup_front_logging
 from api.pool.backends import BackendUnavailable, make_launcher
@@ -107,9 +108,13 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
         store.close()
         sock.close()
         return EXIT_CONFIG
-    supervisor = Supervisor(
-        settings, store, metrics, launcher, devices, on_tick=liveness.tick_supervisor
-    )
+    retention = Retention(settings, store)
+
+    def on_tick() -> None:
+        liveness.tick_supervisor()
+        retention.tick()
+
+    supervisor = Supervisor(settings, store, metrics, launcher, devices, on_tick=on_tick)
     metrics.build_info.labels(
         __version__, settings.backend, settings.analyzer, settings.model, settings.quantization
     ).set(1)

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = Field(30.0, gt=0, description="silent worker counts as hung")
     worker_start_timeout_s: float = Field(600.0, gt=0, description="model loading time allowed")
     drain_timeout_s: float = Field(60.0, ge=0, description="SIGTERM: time running jobs may finish")
+    job_retention_days: float = Field(
+        30.0, ge=0, description="finished jobs, results and keyframes older than this go; 0 = keep"
+    )
     api_key: SecretStr | None = None
     prefetch: bool = Field(
         True, description="decode the next job while the model runs the current one"
@@ -129,6 +132,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def keyframes_dir(self) -> Path:
+        return self.data_dir / "keyframes"
 
     @property
     def uploads_dir(self) -> Path:

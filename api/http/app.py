@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -19,7 +17,8 @@ from analyzers.errors import AnalyzerError
 from api import __version__
 from api.http.context import AppContext
 from api.http.errors import ApiError, error_response, status_for
-from api.http.middleware import OPEN_PATHS, ApiKeyMiddleware, MetricsMiddleware
+from api.http.middleware import ApiKeyMiddleware, MetricsMiddleware, OptionsMiddleware
+from api.http.openapi import build_openapi
 from api.http.routes_jobs import router
 from api.http.routes_ops import router as ops_router
 from api.sdnotify import Liveness
@@ -55,10 +54,11 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(router)
     app.include_router(ops_router)
     _install_error_handlers(app)
+    app.add_middleware(OptionsMiddleware, routes=app.router.routes)
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, key=settings.api_key.get_secret_value())
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
-    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: _cached_openapi(app, settings)  # type: ignore[method-assign]
     return app
 
 
@@ -100,27 +100,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "internal error; see the server log")
 
 
-def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    if settings.api_key is not None and settings.api_key.get_secret_value():
-        schema.setdefault("components", {})["securitySchemes"] = {
-            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            "BearerAuth": {"type": "http", "scheme": "bearer"},
-        }
-        schema["security"] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
-        unauthorized = {
-            "description": "Missing or wrong API key",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-        }
-        for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                if path in OPEN_PATHS:
-                    operation["security"] = []
-                else:
-                    operation.setdefault("responses", {})["401"] = unauthorized
-    app.openapi_schema = json.loads(json.dumps(schema))
+def _cached_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    if not app.openapi_schema:
+        app.openapi_schema = build_openapi(app, settings)
     return app.openapi_schema

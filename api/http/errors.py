@@ -86,5 +86,6 @@ def error_docs(*codes: int) -> dict[int | str, dict[str, Any]]:
         502: "The worker crashed twice on this video",
         503: "Queue full or shutting down (see Retry-After)",
         504: "The analysis ran past its time limit",
+        507: "The disk cannot take the upload or the change; retry later",
     }
     return {c: {"model": ErrorBody, "description": text[c]} for c in codes}

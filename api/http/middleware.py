@@ -6,7 +6,7 @@ import hmac
 import time
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,3 +75,25 @@ class MetricsMiddleware:
             if match == Match.FULL:
                 return str(getattr(route, "path", "unmatched"))
         return "unmatched"
+
+
+class OptionsMiddleware:
+    """OPTIONS on any route path answers 204 with the methods that path allows."""
+
+    def __init__(self, app: ASGIApp, routes: Any) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        allowed: set[str] = set()
+        for route in self.routes:
+            match, _ = route.matches({**scope, "method": "GET"})
+            if match != Match.NONE and getattr(route, "methods", None):
+                allowed |= set(route.methods)
+        if not allowed:
+            await self.app(scope, receive, send)  # the usual 404
+            return
+        allow = ", ".join(sorted(allowed | {"OPTIONS"}))
+        await Response(status_code=204, headers={"Allow": allow})(scope, receive, send)

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from analyzers.errors import AnalyzerError
+from analyzers.errors import AnalyzerError, InvalidOptionError
 from analyzers.prompts import DEFAULT_ASPECTS
 from api.errors import DrainingError, ModelUnavailableError, QueueFullError
 from api.http.context import AppContext, Ctx
@@ -64,7 +64,7 @@ _ANALYZE_BODY = {
             "model": JobOut,
             "description": "Accepted; poll the Location (wait=false or wait limit)",
         },
-        **error_docs(400, 409, 413, 415, 422, 500, 502, 503, 504),
+        **error_docs(400, 409, 413, 415, 422, 500, 502, 503, 504, 507),
     },
     openapi_extra=_ANALYZE_BODY,
 )
@@ -72,10 +72,15 @@ async def analyze(
     ctx: Ctx,
     request: Request,
     frames: Annotated[
-        int | None, Query(description="frames to sample (form field also accepted)")
+        int | None, Query(ge=1, description="frames to sample (form field also accepted)")
     ] = None,
     aspects: Annotated[
-        str | None, Query(description="comma-separated aspects (form field also accepted)")
+        str | None,
+        Query(
+            description="comma-separated aspects (form field also accepted), from: "
+            + ", ".join(DEFAULT_ASPECTS),
+            examples=["scene,mood"],
+        ),
     ] = None,
     wait: Annotated[bool | None, Query(description="wait for the result (default true)")] = None,
 ) -> Response:
@@ -169,23 +174,37 @@ async def get_job(ctx: Ctx, job_id: str) -> JobOut:
     return job_out(job, progress=ctx.pool.progress(job.id))
 
 
-@router.get("/jobs", summary="Recent jobs, newest first (paginated)", response_model=JobPage)
+@router.get(
+    "/jobs",
+    summary="Recent jobs, newest first (paginated)",
+    response_model=JobPage,
+    responses=error_docs(422),
+)
 async def list_jobs(
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    after: Annotated[
+        str | None,
+        Query(max_length=64, description="cursor: the jobs older than this job id (next_after)"),
+    ] = None,
     status: Annotated[JobStatus | None, Query(description="only jobs in this state")] = None,
 ) -> JobPage:
-    jobs, total = await run_in_threadpool(
-        lambda: ctx.store.page(limit=limit, offset=offset, status=status)
-    )
+    try:
+        jobs, total = await run_in_threadpool(
+            lambda: ctx.store.page(limit=limit, offset=offset, status=status, after=after)
+        )
+    except KeyError:
+        raise InvalidOptionError(f"after: no job {_short(after or '')}") from None
     following = offset + len(jobs)
+    full = len(jobs) == limit
     return JobPage(
         jobs=[job_out(j, with_result=False) for j in jobs],
         total=total,
         limit=limit,
         offset=offset,
-        next_offset=following if following < total else None,
+        next_offset=following if after is None and following < total else None,
+        next_after=jobs[-1].id if jobs and full else None,
     )
 
 
@@ -193,7 +212,7 @@ async def list_jobs(
     "/jobs/{job_id}",
     summary="Cancel a queued job",
     response_model=JobOut,
-    responses=error_docs(404, 409),
+    responses=error_docs(404, 409, 507),
 )
 async def cancel_job(ctx: Ctx, job_id: str) -> Any:
     if not await run_in_threadpool(ctx.pool.cancel, job_id):

@@ -17,8 +17,9 @@ from api.http.schemas import HealthOut, JobCounts, LiveOut, ModelOut, ReleaseOut
 router = APIRouter()
 
 
-@router.get(
+@router.api_route(
     "/health",
+    methods=["GET", "HEAD"],
     summary="Readiness: 200 when a worker can analyse, 503 with a reason otherwise",
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "Not ready (same body, with reason)"}},

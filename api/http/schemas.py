@@ -67,6 +67,9 @@ class JobPage(BaseModel):
     limit: int
     offset: int
     next_offset: int | None = Field(None, description="offset of the next page; null at the end")
+    next_after: str | None = Field(
+        None, description="cursor for the next page (?after=); null when this page is not full"
+    )
 
 
 class ModelOut(BaseModel):

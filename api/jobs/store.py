@@ -183,17 +183,43 @@ class JobStore:
         return self._job(row) if row else None
 
     def page(
-        self, *, limit: int, offset: int, status: JobStatus | None = None
+        self,
+        *,
+        limit: int,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        after: str | None = None,
     ) -> tuple[list[Job], int]:
-        """Newest first; also returns the total count for the same filter."""
+        """Newest first, from ``offset`` or after the job ``after`` (a cursor that stays put
+        while new jobs arrive); also returns the total count for the status filter.
+        KeyError when ``after`` names no job."""
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
         with self._tx() as c:
             total = c.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+            if after is not None:
+                mark = c.execute(
+                    "SELECT created_at, rowid FROM jobs WHERE id = ?", (after,)
+                ).fetchone()
+                if mark is None:
+                    raise KeyError(after)
+                where = f"{where} {'AND' if where else 'WHERE'} (created_at, rowid) < (?, ?)"
+                args = [*args, mark[0], mark[1]]
             rows = c.execute(
                 f"SELECT * FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
         return [self._job(r) for r in rows], int(total)
+
+    def remove_finished_before(self, cutoff: float) -> list[str]:
+        """Delete jobs that ended before ``cutoff`` (epoch s), results and all; their ids."""
+        with self._tx() as c:
+            rows = c.execute(
+                "SELECT id FROM jobs WHERE status IN ('done', 'failed', 'cancelled')"
+                " AND finished_at < ?",
+                (cutoff,),
+            ).fetchall()
+            c.executemany("DELETE FROM jobs WHERE id = ?", [(r[0],) for r in rows])
+        return [r[0] for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self._tx() as c:
