@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
+
+from analyzers.schema import AnalysisResult
 
 #: height of a keyframe in pixels (width follows the frame's shape)
 KEYFRAME_HEIGHT = 360
@@ -36,3 +39,46 @@ def keyframe_jpegs(images: list[np.ndarray]) -> tuple[list[bytes | None], list[s
             failed += 1
     warnings = [f"{failed} keyframe image(s) could not be encoded"] if failed else []
     return jpegs, warnings
+
+
+def write_keyframes(
+    jpegs: list[bytes | None], directory: Path
+) -> tuple[list[Path | None], list[str]]:
+    """Write ``directory/{n}.jpg`` for each JPEG; a file that cannot be written is a warning."""
+    written: list[Path | None] = []
+    failures: list[str] = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return [None] * len(jpegs), [f"keyframes were not kept: {directory}: {exc.strerror or exc}"]
+    for n, jpeg in enumerate(jpegs):
+        target = directory / f"{n}.jpg"
+        if jpeg is None:
+            written.append(None)
+            continue
+        try:
+            # Written aside, then renamed: a reader never sees half a picture.
+            partial = target.with_suffix(".part")
+            partial.write_bytes(jpeg)
+            partial.replace(target)
+            written.append(target)
+        except OSError as exc:
+            written.append(None)
+            failures.append(exc.strerror or str(exc))
+    warnings = []
+    if failures:
+        warnings.append(
+            f"{len(failures)} of {len(jpegs)} keyframe image(s) could not be written to "
+            f"{directory}: {failures[0]}"
+        )
+    return written, warnings
+
+
+def link_frames(result: AnalysisResult, links: list[str | None]) -> AnalysisResult:
+    """A copy of ``result`` with ``frames[n].image`` set to ``links[n]`` (None stays unset)."""
+    padded = list(links) + [None] * max(0, len(result.frames) - len(links))
+    frames = [
+        frame.model_copy(update={"image": link})
+        for frame, link in zip(result.frames, padded, strict=False)
+    ]
+    return result.model_copy(update={"frames": frames})
