@@ -230,11 +230,17 @@ bg_status() {
 # --- systemd mode ---------------------------------------------------------------------
 
 sd_status() {
-    local state
+    local state text
     echo "mode: systemd (unit $OPS_UNIT)"
     state=$(systemctl show -p ActiveState -p SubState -p Result -p MainPID "$OPS_UNIT" |
         tr '\n' ' ')
     echo "unit: $state"
+    text=$(systemctl show -p StatusText --value "$OPS_UNIT" || true)
+    [[ -z $text ]] || echo "status: $text"
+    if [[ $(systemctl show -p ExecMainStatus --value "$OPS_UNIT" || true) == "$EX_CONFIG" ]]; then
+        echo "last exit: status $EX_CONFIG, a configuration error a restart cannot fix" \
+            "(systemctl status $OPS_UNIT)"
+    fi
     [[ $(systemctl show -p ActiveState --value "$OPS_UNIT") =~ ^(active|reloading|activating|deactivating)$ ]] &&
         return 0
     report_foreign "the unit $OPS_UNIT did not start" || return

@@ -150,19 +150,14 @@ def booted(work: Path, rootfs: Path, binds: dict[Path, str]) -> Iterator[Contain
     upper, scratch, root = work / "upper", work / "overlay-work", work / "root"
     for d in (upper, scratch, root):
         d.mkdir(parents=True)
-    subprocess.run(
-        [
-            "mount",
-            "-t",
-            "overlay",
-            "overlay",
-            "-o",
-            f"lowerdir={rootfs},upperdir={upper},workdir={scratch}",
-            str(root),
-        ],
-        check=True,
+    options = f"lowerdir={rootfs},upperdir={upper},workdir={scratch}"
+    mount = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(root)],
         capture_output=True,
+        text=True,
     )
+    if mount.returncode != 0:  # e.g. a temporary directory that is itself an overlay
+        raise CannotBoot(f"cannot mount an overlay under {work}: {mount.stderr.strip()}")
     console = work / "console.log"
     # --private-network: the service inside binds 127.0.0.1:8003 without meeting the host's.
     cmd = ["systemd-nspawn", "-D", str(root), "-b", "--register=no", "--keep-unit"]

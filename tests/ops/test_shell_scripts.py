@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -27,3 +28,15 @@ def test_syntax_and_shellcheck(script: object) -> None:
 def test_usage_on_h(name: str) -> None:
     proc = run([SCRIPTS / name, "-h"], ops_env())
     assert proc.returncode == 0 and proc.stdout.startswith("usage:"), proc.stdout + proc.stderr
+
+
+def test_health_check_exit_codes_are_documented() -> None:
+    """Every exit code health_check.sh defines is in its usage and in docs/operations.md."""
+    script = (SCRIPTS / "health_check.sh").read_text()
+    codes = {int(c) for c in re.findall(r"\bEXIT_[A-Z_]+=(\d+)", script)}
+    assert {0, 9, 64} <= codes, codes
+    usage = run([SCRIPTS / "health_check.sh", "-h"], ops_env()).stdout
+    docs = (SCRIPTS.parent / "docs" / "operations.md").read_text()
+    for code in codes:
+        assert re.search(rf"(^|\s){code} \S", usage.split("exit codes:")[1], re.M), code
+        assert f"\n| {code} | " in docs, f"exit code {code} missing from docs/operations.md"

@@ -322,3 +322,7 @@ def test_health_check_reports_the_configuration_error_and_does_not_restart(
         assert "configuration error" in proc.stderr
     after = show(box, "ActiveState", "NRestarts")
     assert after == {"ActiveState": "failed", "NRestarts": props["NRestarts"]}, after
+    status = box.run(f"{PREFIX}/scripts/restart_services.sh", "status")
+    assert status.returncode == 3, status.stdout + status.stderr
+    assert f"last exit: status {EX_CONFIG}, a configuration error" in status.stdout
+    assert "status: " in status.stdout, "the unit's status line (the reason) is shown"
