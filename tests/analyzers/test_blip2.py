@@ -420,3 +420,19 @@ def test_out_of_memory_even_at_batch_size_one_fails(
     analyzer.load()
     with pytest.raises(AnalysisError, match="out of memory while describing frames, even one"):
         analyzer.describe(frames, ("scene",))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+def test_gpu_runbook_runs_on_the_cpu(
+    tiny_model_dir: Path, short_video: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.gpu import main
+
+    args = [str(short_video), str(short_video), "--model", str(tiny_model_dir), "--frames", "2"]
+    assert main([*args, "--quantization", "fp32", "--group", "2", "--max-new-tokens", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("NO GPU FOUND")
+    assert "## fp32: " in out and "RANDOM-WEIGHT TEST MODEL" in out
+    assert "one at a time: 2 videos in " in out
+    assert "2 at a time (describe_many): 2 videos in " in out
+    assert "% (" not in out and "GiB" not in out  # no GPU figure for a GPU that is not there
