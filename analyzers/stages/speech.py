@@ -38,6 +38,8 @@ _PAD_S = 0.2  # context kept around each stretch: Whisper needs the word onsets
 MAX_NEW_TOKENS = 224
 #: windows per generate() call
 BATCH_WINDOWS = 8
+#: windows the language is detected on
+LANGUAGE_WINDOWS = 3
 _ASR_HINT = "set TIKTOK_ANALYZER_ASR_MODEL to a local Whisper directory or a hub id"
 
 
@@ -221,7 +223,8 @@ class Transcriber:
             sequences = self._generate(batch, language)
             for (start, end), tokens in zip(windows[first:], sequences, strict=False):
                 segments += self._segments(tokens, start, min(end, audio.duration_s))
-        segments = [s for s in segments if s.text]
+        # Windows are in time order; inside one, a confused model may step back in time.
+        segments = sorted((s for s in segments if s.text), key=lambda s: s.start_s)
         if not segments:
             return None
         text = " ".join(s.text for s in segments)
@@ -238,10 +241,11 @@ class Transcriber:
 
         if not self.loaded.multilingual:
             return "en"
+        # Detection runs the encoder once more: the first windows are enough to tell.
         with torch.inference_mode():
-            ids = self.loaded.model.detect_language(input_features=features)
+            ids = self.loaded.model.detect_language(input_features=features[:LANGUAGE_WINDOWS])
         tokens = self.loaded.processor.tokenizer.convert_ids_to_tokens(ids.reshape(-1).tolist())
-        # One language for the whole video: the one most windows were heard in.
+        # One language for the whole video: the one most of those windows were heard in.
         return str(Counter(tokens).most_common(1)[0][0]).strip("<|>")
 
     def _generate(self, features: Any, language: str) -> Any:

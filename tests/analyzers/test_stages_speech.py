@@ -106,6 +106,24 @@ def test_transcript_from_the_tiny_whisper(
         assert "<|" not in seg.text
 
 
+def test_long_audio_is_transcribed_window_by_window(stages: Stages, media: Path) -> None:
+    speech = [Speech("hello and welcome", 1.0), Speech("see you next time", 36.0)]
+    path, truth = make_story_video(
+        media / "long.mp4", width=32, height=32, duration_s=40.0, fps=5, speech=speech
+    )
+    audio = decode_audio(path)
+    assert audio is not None
+    windows = speech_windows(audio.speech)
+    assert len(windows) == 2 and windows[1][0] > 30.0
+    transcript, _ = stages.transcribe(audio)
+    assert transcript is not None
+    starts = [s.start_s for s in transcript.segments]
+    assert starts == sorted(starts)
+    # Both windows were heard: segments fall in each, with times of the whole audio.
+    assert {any(a - 1e-3 <= t <= b + 1e-3 for t in starts) for a, b in windows} == {True}
+    assert transcript.segments[-1].end_s <= audio.duration_s
+
+
 def test_no_speech_is_a_null_transcript(stages: Stages, media: Path) -> None:
     tone = make_video(media / "tone.mp4", width=64, height=64, duration_s=1.0, audio=True)
     silent = AudioTrack(samples=np.zeros(SAMPLE_RATE, np.float32), speech=[])
