@@ -87,11 +87,13 @@ class OptionsMiddleware:
         if scope["type"] != "http" or scope["method"] != "OPTIONS":
             await self.app(scope, receive, send)
             return
-        allowed: set[str] = set()
-        for route in self.routes:
-            match, _ = route.matches({**scope, "method": "GET"})
-            if match != Match.NONE and getattr(route, "methods", None):
-                allowed |= set(route.methods)
+        # Ask the routes which methods match fully (routers nest, so no method lists).
+        allowed = {
+            method
+            for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+            for route in self.routes
+            if route.matches({**scope, "method": method})[0] == Match.FULL
+        }
         if not allowed:
             await self.app(scope, receive, send)  # the usual 404
             return
