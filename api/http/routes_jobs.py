@@ -47,7 +47,8 @@ _ANALYZE_BODY = {
                         },
                         "wait": {"type": "boolean", "default": True},
                     },
-                }
+                },
+                "example": {"frames": 8, "aspects": "scene,mood", "wait": True},
             }
         },
     }

@@ -22,6 +22,14 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """Every error the API returns has this shape."""
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"error": {"code": "not_a_video", "message": "clip.mp4 is not a video file"}}
+            ]
+        }
+    }
+
     error: ErrorDetail
 
 
