@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import stat
 import threading
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import SCRIPTS, ops_env, run
+from tests.ops.conftest import SCRIPTS, free_port, ops_env, run
 
 NOT_OURS = 4
 
@@ -100,3 +102,36 @@ def test_systemd_status_names_a_server_the_unit_did_not_start(
     assert proc.returncode == NOT_OURS, proc.stdout + proc.stderr
     assert "mode: systemd" in proc.stdout
     assert "the unit tiktok-analyzer did not start" in proc.stdout
+
+
+def test_start_wait_ready_stops_at_a_configuration_error(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A real server whose model has no weights file: 78 at once, not a 900 s wait.
+
+    Depends on the service's side of issue 8 (/health: model_unavailable, exit 78).
+    """
+    model = tmp_path / "model-without-weights"
+    shutil.copytree(tiny_model_dir, model, ignore=shutil.ignore_patterns("*.safetensors"))
+    env = env_for(
+        tmp_path,
+        free_port(),
+        TIKTOK_ANALYZER_MODEL=str(model),
+        TIKTOK_ANALYZER_QUANTIZATION="fp32",
+        TIKTOK_ANALYZER_DEVICE="cpu",
+        TIKTOK_ANALYZER_WORKERS="1",
+        TIKTOK_ANALYZER_HOST="127.0.0.1",
+        TIKTOK_ANALYZER_START_WAIT_S="90",
+        TIKTOK_ANALYZER_READY_WAIT_S="240",
+    )
+    try:
+        proc = run([SCRIPTS / "restart_services.sh", "start", "--wait-ready"], env, timeout=300)
+        assert proc.returncode == 78, proc.stdout + proc.stderr
+        assert "configuration error" in proc.stderr
+    finally:
+        pid_file = tmp_path / "data" / "tiktok-analyzer.pid"
+        pid = int(pid_file.read_text()) if pid_file.exists() else None
+        run([SCRIPTS / "restart_services.sh", "stop"], env, timeout=120)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, 9)
