@@ -56,11 +56,19 @@ class Stages:
     ocr: OcrReader | None = None
     transcriber: Transcriber | None = None
     load_warnings: list[str] = field(default_factory=list)
+    shots_available: bool = True
 
     @classmethod
     def load(cls, config: StagesConfig) -> Stages:
         """Load what the config asks for; a stage that cannot load is skipped with a warning."""
         stages = cls(config)
+        if config.sampling == "shots":
+            try:
+                import cv2  # noqa: F401
+                import scenedetect  # noqa: F401
+            except ImportError as exc:
+                stages.shots_available = False
+                stages._skip("shot detection", f"{exc}; install scenedetect[opencv-headless]")
         if config.ocr:
             try:
                 stages.ocr = OcrReader(config.ocr_langs)
@@ -98,12 +106,15 @@ class Stages:
         self, path: str | Path, duration_s: float, frames: int, deadline_s: float
     ) -> tuple[list[Shot] | None, list[float] | None, list[str]]:
         """Shots and the times to sample, or (None, None, warnings) for uniform sampling."""
-        if self.config.sampling != "shots":
+        if self.config.sampling != "shots" or not self.shots_available:
             return None, None, []
         try:
             found = detect_shots(path, duration_s=duration_s, deadline_s=deadline_s)
         except (ShotsTimeout, AnalyzerError) as exc:
             return None, None, [f"shot detection skipped, frames sampled uniformly: {exc}"]
+        except Exception as exc:  # a stage never fails the job: the frames are still described
+            logger.exception("shot detection failed on %s", path)
+            return None, None, [f"shot detection failed, frames sampled uniformly: {exc!r}"]
         return found.shots, shot_times(found.shots, frames), []
 
     def read_text(
@@ -114,8 +125,9 @@ class Stages:
             return None, []
         try:
             read = [self.ocr.read(img, ts) for img, ts in zip(images, timestamps, strict=True)]
-        except RuntimeError as exc:  # tesserocr's own failures
-            return None, [f"on-screen text (OCR) failed on this video: {exc}"]
+        except Exception as exc:  # a stage never fails the job (tesserocr, OpenCV errors)
+            logger.exception("OCR failed")
+            return None, [f"on-screen text (OCR) failed on this video: {exc!r}"]
         return merge_overlays(read), []
 
     def decode_audio(self, path: str | Path, has_audio: bool, max_s: float) -> AudioTrack | None:
@@ -130,8 +142,9 @@ class Stages:
             return None, []
         try:
             return self.transcriber.transcribe(audio), []
-        except (RuntimeError, ValueError) as exc:
-            return None, [f"speech transcription failed on this video: {exc}"]
+        except Exception as exc:  # a stage never fails the job (out of memory, a bad model)
+            logger.exception("speech transcription failed")
+            return None, [f"speech transcription failed on this video: {exc!r}"]
 
 
 def timed(seconds: dict[str, float], name: str, started: float) -> None:

@@ -7,13 +7,18 @@ PyAV decodes every frame once, scaled down to about 256 px on the long side
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 from analyzers.errors import NoDecodableFramesError
 from analyzers.probe import choose_video_stream, open_media, stream_start_s
 from analyzers.schema import Shot
+
+logger = logging.getLogger(__name__)
 
 #: long side of the frames the detector sees
 DETECT_SIZE = 256
@@ -61,20 +66,24 @@ def detect_shots(
             threshold=threshold, min_scene_len=max(1, round(MIN_SHOT_S * fps))
         )
         size: tuple[int, int] | None = None
-        for frame in container.decode(stream):
-            if deadline is not None and time.monotonic() > deadline:
-                raise ShotsTimeout(f"shot detection took longer than {deadline_s:g} s")
-            if frame.pts is None:
-                continue
-            if size is None:
-                size = _detect_size(frame.width, frame.height)
-            image = frame.to_ndarray(
-                width=size[0], height=size[1], format="bgr24", interpolation="FAST_BILINEAR"
-            )
-            index = len(times)
-            times.append(float(frame.pts * frame.time_base) - start)
-            for cut in detector.process_frame(FrameTimecode(index, fps), image):
-                cut_indices.append(cut.frame_num)
+        try:
+            for frame in container.decode(stream):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ShotsTimeout(f"shot detection took longer than {deadline_s:g} s")
+                if frame.pts is None:
+                    continue
+                if size is None:
+                    size = _detect_size(frame.width, frame.height)
+                image = frame.to_ndarray(
+                    width=size[0], height=size[1], format="bgr24", interpolation="FAST_BILINEAR"
+                )
+                index = len(times)
+                times.append(float(frame.pts * frame.time_base) - start)
+                for cut in detector.process_frame(FrameTimecode(index, fps), image):
+                    cut_indices.append(cut.frame_num)
+        except av.error.FFmpegError as exc:
+            # A damaged stretch ends the search; the shot found last runs to the end.
+            logger.info("%s: shot detection stopped at a decoding error: %s", Path(path).name, exc)
     if not times:
         raise NoDecodableFramesError("not one frame of the video could be decoded for shots")
     return ShotList(_shots_from_cuts(cut_indices, times, duration_s), len(times))

@@ -298,5 +298,6 @@ def check_audio(path: str | Path, max_s: float | None) -> AudioTrack | None:
     """decode_audio that turns an unreadable audio stream into 'no audio' (a stage never fails)."""
     try:
         return decode_audio(path, max_s)
-    except InputError:
+    except (InputError, ValueError, OSError) as exc:
+        logger.info("%s: audio not decoded: %s", Path(path).name, exc)
         return None

@@ -8,6 +8,7 @@ import pytest
 
 from analyzers.schema import Shot
 from analyzers.stages.shots import detect_shots, shot_times
+from tests.media import make_damaged_video
 from tests.media_overlays import Overlay, make_story_video
 
 FPS = 30
@@ -71,6 +72,13 @@ def test_other_codecs(media: Path, codec: str, suffix: str) -> None:
     )
     starts = [s.start_s for s in detect_shots(path, duration_s=2.0).shots]
     assert len(starts) == 2 and abs(starts[1] - 1.0) <= 2 / 15
+
+
+def test_damaged_video_still_gives_shots(cut_video: Path, media: Path) -> None:
+    damaged = make_damaged_video(cut_video, media / "damaged.mp4", start=0.3, end=0.5)
+    shots = detect_shots(damaged, duration_s=7.5).shots
+    assert shots[0].start_s == 0.0 and shots[-1].end_s == pytest.approx(7.5, abs=0.05)
+    assert any(abs(s.start_s - CUTS[0]) <= 2 / FPS for s in shots)  # before the damage
 
 
 def _shots(*bounds: float) -> list[Shot]:
