@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
 # Checks GET /health and restarts tiktok-analyzer (via restart_services.sh) after repeated
 # failures, with a cooldown between restarts. Meant for cron every 10 minutes.
+#
+# Exit codes (also in -h and docs/operations.md):
+#   0 healthy                         1 unhealthy, below the failure threshold
+#   2 restarted                       3 restart due but held back by the cooldown
+#   4 systemd start limit hit         5 skipped (starting, draining, stopped on purpose)
+#   6 another check holds the lock    7 the restart command failed
+#   8 the service refused the API key
+#   9 configuration error: the service exited 78 (EX_CONFIG) or /health says
+#     model_unavailable; never restarted, since a restart cannot fix it
+#  64 usage
 set -euo pipefail
 
 # shellcheck source=scripts/ops_lib.sh
