@@ -59,7 +59,9 @@ def test_video_without_cuts_is_one_shot(media: Path) -> None:
     assert shots == [Shot(index=0, start_s=0.0, end_s=3.0)]
 
 
-@pytest.mark.parametrize("codec,suffix", [("libvpx-vp9", ".webm"), ("libx265", ".mp4")])
+@pytest.mark.parametrize(
+    "codec,suffix", [("libvpx-vp9", ".webm"), ("libx265", ".mp4"), ("libsvtav1", ".mkv")]
+)
 def test_other_codecs(media: Path, codec: str, suffix: str) -> None:
     path, _ = make_story_video(
         media / f"cut-{codec}{suffix}",
