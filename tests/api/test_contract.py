@@ -51,9 +51,7 @@ def _schemathesis(srv: ServerProcess, tmp_path: Path, *headers: str) -> None:
     for header in headers:
         command += ["-H", header]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    tail = done.stdout[-4000:]
-    assert done.returncode == 0, tail
-    assert " 0 failed" not in tail or "passed" in tail
+    assert done.returncode == 0, done.stdout[-4000:]
 
 
 def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> None:
@@ -115,7 +113,7 @@ def test_jobs_page_with_a_cursor(server: ServerProcess, tiny_video: Path) -> Non
 
 def test_error_messages_echo_little_of_the_input(server: ServerProcess, tiny_video: Path) -> None:
     with server.client() as client:
-        many = ",".join(f"nope{i}" for i in range(10_000))
+        many = ",".join(f"nope{i}" for i in range(5_000))  # under the 64 KB field cap
         response = post_video(client, tiny_video, aspects=many)
         assert response.status_code == 422 and len(response.content) < 1000
         missing = client.get("/jobs/" + "z" * 100_000)
