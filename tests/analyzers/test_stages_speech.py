@@ -40,9 +40,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analyzers.tiny_whisper import make_tiny_whisper
+    from analyzers.tiny_model import make_tiny_model
 
-    return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+    # Through the registry `make-test-model --kind whisper` uses.
+    return make_tiny_model("whisper", tmp_path_factory.mktemp("tiny-whisper"))
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def test_no_speech_is_a_null_transcript(stages: Stages, media: Path) -> None:
 
 
 def test_test_model_says_so(stages: Stages) -> None:
-    assert stages.transcriber is not None
+    assert stages.transcriber is not None and stages.transcriber.loaded.test_model
     assert TEST_ASR_WARNING in stages.load_warnings
 
 
