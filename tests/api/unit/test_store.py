@@ -75,3 +75,23 @@ def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="newer release"):
         JobStore(path, DEFAULTS).open()
+
+
+def test_retention_removes_old_finished_jobs_and_their_keyframes(tmp_path: Path) -> None:
+    from api.jobs.retention import Retention
+
+    settings = Settings(data_dir=tmp_path, job_retention_days=30)
+    store = JobStore(settings.db_path, DEFAULTS).open()
+    now = 100 * 86400.0
+    for job_id in ("old", "recent", "queued"):
+        store.insert(_job(job_id))
+    store.finish_done("old", {}, model_started_at=1, model_finished_at=2, now=now - 31 * 86400)
+    store.finish_done("recent", {}, model_started_at=1, model_finished_at=2, now=now - 86400)
+    frames = settings.keyframes_dir / "old"
+    frames.mkdir(parents=True)
+    (frames / "0.jpg").write_bytes(b"jpeg")
+    retention = Retention(settings, store)
+    assert retention.tick(now) == 1
+    assert store.get("old") is None and not frames.exists()
+    assert store.get("recent") is not None and store.get("queued") is not None
+    assert retention.tick(now + 60) == 0  # not again before the interval
