@@ -32,15 +32,12 @@ from analyzers.schema import (
     Timings,
     VideoInfo,
 )
+from analyzers.stages.keyframes import KEYFRAME_HEIGHT, keyframe_jpegs
+from analyzers.stages.ocr import OCR_LONG_SIDE
 
 if TYPE_CHECKING:
     from analyzers.stages import Stages
     from analyzers.stages.speech import AudioTrack
-
-#: long side of the frames sampled when OCR reads them (detail for small text)
-OCR_LONG_SIDE = 1280
-#: height of the frames sampled when only keyframe JPEGs need more than the model
-KEYFRAME_HEIGHT = 360
 
 
 TEST_MODEL_PREFIX = "random-weight test model"
@@ -143,8 +140,6 @@ def _run_cpu_stages(
     prepared: PreparedVideo, path: str | Path, images: list[Any], stages: Stages
 ) -> None:
     """OCR, keyframe JPEGs and the audio decode: the stages' work that needs no model."""
-    from analyzers.stages.keyframes import keyframe_jpegs
-
     seconds = prepared.stages_s
     began = time.perf_counter()
     prepared.text_overlays, found = stages.read_text(images, prepared.timestamps)

@@ -8,7 +8,6 @@ result, and that stage's field stays null. Only the analyzer decides readiness.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -145,8 +144,3 @@ class Stages:
         except Exception as exc:  # a stage never fails the job (out of memory, a bad model)
             logger.exception("speech transcription failed")
             return None, [f"speech transcription failed on this video: {exc!r}"]
-
-
-def timed(seconds: dict[str, float], name: str, started: float) -> None:
-    """Record the time since ``started`` under ``name`` (rounded to ms)."""
-    seconds[name] = round(time.perf_counter() - started, 3)
