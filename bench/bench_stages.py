@@ -258,8 +258,21 @@ def bench_cost(frames: int = 16) -> dict[str, Any]:
 
 
 def main() -> None:
+    """All three parts, or those named on the command line (ocr, shots, cost)."""
+    chosen = set(sys.argv[1:]) & {"ocr", "shots", "cost"} or {"ocr", "shots", "cost"}
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if "ocr" in chosen:
+        _print_ocr()
+    if "shots" in chosen:
+        _print_shots()
+    if "cost" in chosen:
+        _print_cost()
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+def _print_ocr() -> None:
     ocr = bench_ocr()
     print(f"\nOCR on {ocr['frames']} generated frames ({ocr['words']} drawn words):")
     print("(plain: tesseract's defaults on the raw frame, psm 3; plain-sparse: psm 11)")
@@ -267,6 +280,9 @@ def main() -> None:
     for name in ("ours", "plain", "plain-sparse"):
         r = ocr[name]
         print(f"{name:12} {r['recall']:7.3f} {r['precision']:9.3f} {r['ms_per_frame']:9.1f}")
+
+
+def _print_shots() -> None:
     print("\nShots (within 2 frames), 360x640 videos with random hard cuts and overlays:")
     for label, pan in (
         ("calm camera (2, 1 px/frame)", (2, 1)),
@@ -277,14 +293,20 @@ def main() -> None:
             f"  {label:28} {shots['cuts']} cuts, precision {shots['precision']:.3f}, recall "
             f"{shots['recall']:.3f}; {shots['fps_decoded']:.0f} frames/s decoded and scored"
         )
+
+
+def _print_cost() -> None:
+    import torch
+
+    # One thread: on a shared, loaded machine two OpenMP threads spin against each other and
+    # a tiny model's time says more about the neighbours than about the stage.
+    torch.set_num_threads(1)
     cost = bench_cost()
     total = sum(cost["parts"].values())
     print(
         f"\nOne 60 s 720x1280 video, 16 frames: {cost['shots']} shots, {cost['overlays']} "
         f"overlays, {cost['segments']} transcript segments"
     )
-    import torch
-
     print(f"best of {REPEATS} runs each, torch threads {torch.get_num_threads()}")
     print(
         f"whole analysis with every stage {cost['full_s']:.2f} s; without stages "
@@ -293,8 +315,6 @@ def main() -> None:
     )
     for name, seconds in sorted(cost["parts"].items(), key=lambda kv: -kv[1]):
         print(f"  {name:24} {seconds:6.2f} s  {100 * seconds / total:5.1f} %")
-    load = os.getloadavg()
-    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":
