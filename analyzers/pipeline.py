@@ -196,7 +196,9 @@ def describe_prepared(
         warnings.insert(0, TEST_MODEL_WARNING)
     stages_s = dict(prepared.stages_s)
     transcript = None
-    if stages is not None and prepared.speech_checked:
+    # Whisper runs only with the stages given here too; otherwise no word on speech at all.
+    speech_checked = stages is not None and prepared.speech_checked
+    if stages is not None and speech_checked:
         began = time.perf_counter()
         transcript, found = stages.transcribe(prepared.audio)
         warnings = warnings + found
@@ -216,7 +218,7 @@ def describe_prepared(
         shots=prepared.shots,
         overlays=prepared.text_overlays,
         transcript=transcript,
-        speech_checked=prepared.speech_checked,
+        speech_checked=speech_checked,
         has_audio=prepared.video.has_audio,
     )
     if whole is None:
