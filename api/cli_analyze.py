@@ -18,9 +18,8 @@ from analyzers.base import Analyzer, ProgressCallback
 from analyzers.errors import AnalyzerError, InputError
 from analyzers.options import AnalysisOptions
 from analyzers.pipeline import describe_prepared, prepare
-from analyzers.schema import AnalysisResult, ModelInfo
+from analyzers.schema import ModelInfo
 from analyzers.stages import Stages, StagesConfig
-from analyzers.stages.loaded import TEST_ASR_WARNING
 from api.cli_inputs import expand_inputs
 from api.cli_output import ResultWriter, check_format
 from api.cli_progress import Display, make_display
@@ -29,22 +28,6 @@ from api.settings import Settings
 log = logging.getLogger("tiktok_analyzer.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-#: the words a person (and the tests) look for in result.warnings
-TEST_MODEL_WARNING = (
-    "random-weight test model: its captions and answers are meaningless text; "
-    "point --model / TIKTOK_ANALYZER_MODEL at a real BLIP-2 for real descriptions"
-)
-
-
-def ensure_test_model_warning(result: AnalysisResult) -> None:
-    """A result from the test model says so in its warnings (once, if the pipeline did not)."""
-    # The speech stage's own test-model warning says the same words about another model.
-    about_main_model = [
-        w for w in result.warnings if "random-weight test model" in w and w != TEST_ASR_WARNING
-    ]
-    if result.model.test_model and not about_main_model:
-        result.warnings.insert(0, TEST_MODEL_WARNING)
 
 
 def stages_config(settings: Settings, *, keyframes: bool) -> StagesConfig:
@@ -164,7 +147,6 @@ class AnalyzeRun:
             failure = AnalyzerError(f"unexpected {type(err).__name__}: {first_line}")
             self._fail(str(video), failure, "analysis_failed", failure.message)
             return
-        ensure_test_model_warning(result)
         keyframes = prepared.keyframes  # empty without --output-dir
         try:
             with self.display.paused():
