@@ -63,17 +63,26 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def plan_threads(table: FrameTable, picks: Sequence[int], cores: int) -> int:
-    """Decoder threads for an exact pass: frame threads only when runs between seeks are long."""
+def plan_threads(table: FrameTable, picks: Sequence[int], cores: int, load: float) -> int:
+    """Decoder threads for an exact pass, given the cores we may use and the load average."""
     # A frame-threaded decoder holds (threads - 1) frames in flight and refills that pipeline
     # after every seek: with short runs between seeks (a keyframe every 2 s, a target every
-    # 4 s) one thread does the same work in less time and CPU. Long runs (sparse keyframes,
-    # many targets) gain from cores + 1 threads, FFmpeg's own automatic count.
+    # 4 s) one thread does the same work with less CPU, and sooner while it has a core to
+    # itself. Long runs (sparse keyframes, many targets), or cores other processes keep
+    # busy, favour cores + 1 threads (FFmpeg's own automatic count).
     if cores < 2 or not picks:
         return 1
     decoded, seeks = _planned_work(table, picks)
     long_runs = decoded >= _FRAMES_PER_SEEK_FOR_THREADS * max(1, seeks)
-    return min(cores + 1, 8) if long_runs else 1
+    return min(cores + 1, 8) if long_runs or load > cores - 1 else 1
+
+
+def machine_load() -> float:
+    """One-minute load average (0 where the system does not tell)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 def _planned_work(table: FrameTable, picks: Sequence[int]) -> tuple[int, int]:
@@ -160,27 +169,31 @@ def decode_keyframes(
             raise DecodeCancelled
         if not _seek(container, stream, key + base):
             break
-        found = _first_keyframe(container, stream, base, result.issues)
+        found = _first_keyframe(container, stream, key, base, result.issues)
         if found is not None and (not result.times or found[1] > result.times[-1]):
             _keep(result, found[0], found[1], size)
     return result
 
 
 def _first_keyframe(
-    container: Any, stream: Any, base: float, issues: list[DecodeIssue]
+    container: Any, stream: Any, key: float, base: float, issues: list[DecodeIssue]
 ) -> tuple[Any, float] | None:
-    """The picture of the first keyframe packet from here, and that packet's display time."""
-    # The packet's time, not the frame's: a drained frame may come out without one.
+    """The picture of keyframe ``key`` (or the next one), decoded from its packet alone."""
+    # The demuxer may land on an earlier keyframe (Matroska cues name only some): packets
+    # before the wanted one are read, not decoded. The time is the packet's: a drained
+    # frame may come out without one.
     moment = 0.0
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
                 break
+            if not packet.is_keyframe:
+                continue
             if packet.pts is not None and packet.time_base:
                 moment = max(0.0, float(packet.pts * packet.time_base) - base)
-            frames = packet.decode()
-            if not frames and packet.is_keyframe:
-                frames = stream.codec_context.decode(None)  # drain a reordering decoder
+                if moment < key - 1e-3:
+                    continue
+            frames = packet.decode() or _drain(stream.codec_context)
             if frames:
                 return frames[0], moment
     except av.error.FFmpegError as err:

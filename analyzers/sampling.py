@@ -64,6 +64,7 @@ from analyzers.pyav_frames import (
     available_cores,
     decode_exact,
     decode_keyframes,
+    machine_load,
     nearest_keyframes,
     open_decoder,
     plan_threads,
@@ -160,8 +161,9 @@ def sample_frames(
 ) -> SampledFrames:
     """Decode frames at ``times`` (seconds) or spread over the video; ``size`` is (w, h) shown.
 
-    ``threads``: PyAV decoder threads; None plans them per file from the GOP structure and
-    the cores this process may use (a worker whose model shares the cores may pass 1).
+    ``threads``: PyAV decoder threads; None plans them per file from the GOP structure, the
+    cores this process may use and their load (a worker whose model shares the cores may
+    pass 1: more decoder threads then only take CPU from the model).
     """
     options = _Options(
         num_frames,
@@ -372,7 +374,9 @@ def _decode(
             open_decoder(video, threads=1, skip="NONKEY")
             decoded = decode_keyframes(box, video, plan.keyframes, options.size, tag, cancel)
         else:
-            threads = options.threads or plan_threads(table, plan.picks, available_cores())
+            threads = options.threads or plan_threads(
+                table, plan.picks, available_cores(), machine_load()
+            )
             open_decoder(video, threads=threads)
             decoded = decode_exact(box, video, table, plan.picks, options.size, tag, cancel)
     if decoded.issues:

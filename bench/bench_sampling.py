@@ -161,8 +161,9 @@ def _measure(
             wall, cpu = time.perf_counter(), time.process_time()
             try:
                 images = method(path, row)
-            except Exception as err:  # a method that cannot read the file says so in its row
-                print(f"  {name}: {type(err).__name__}: {err}", flush=True)
+            except Exception as err:  # a method that cannot read the file says so, once
+                if name not in right:
+                    print(f"  {name}: {type(err).__name__}: {str(err)[-90:]}", flush=True)
                 walls[name].append(float("nan"))
                 cpus[name].append(float("nan"))
                 right[name] = False
