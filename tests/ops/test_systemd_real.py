@@ -41,7 +41,7 @@ BASE_ENV = {
     "TIKTOK_ANALYZER_TRANSCRIBE": "false",
     "TIKTOK_ANALYZER_DRAIN_TIMEOUT_S": "5",
 }
-# bookworm's python3 is 3.11: the checkout's packages are bound in, so they must match it.
+#: what pip would generate; the guard matters, since spawned workers re-import __main__
 CONSOLE_SCRIPT = f"""#!{VENV}/bin/python
 import sys
 from api.cli import main
@@ -53,6 +53,7 @@ if __name__ == "__main__":
 def skip_unless_possible() -> None:
     if os.geteuid() != 0:
         pytest.skip("systemd-nspawn and the overlay mount need root")
+    # bookworm's python3 is 3.11 and the checkout's packages are bound in: they must match.
     if sys.version_info[:2] != (3, 11):
         pytest.skip("the checkout's .venv must be Python 3.11 to run inside Debian bookworm")
     for tool in ("debootstrap", "systemd-nspawn", "nsenter", "mount"):
@@ -96,11 +97,14 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     try:
         with booted(work, rootfs, binds) as container:
             srv = container.root / "srv"
-            # make-test-model leaves the weights mode 600, owned by root, as a root download does.
-            shutil.copytree(model, srv / "model-denied")
             shutil.copytree(model, srv / "model-ok")
             for f in (srv / "model-ok").iterdir():
                 f.chmod(0o644)
+            # Weights mode 600 owned by root, as a download (or make-test-model) run as root
+            # leaves them: the service user cannot read them.
+            shutil.copytree(srv / "model-ok", srv / "model-denied")
+            os.chown(srv / "model-denied" / "model.safetensors", 0, 0)
+            (srv / "model-denied" / "model.safetensors").chmod(0o600)
             shutil.copy(clip, srv / "clip.mp4")
             container.install_log = prepare_inside(container, site_packages)
             yield container
