@@ -366,8 +366,9 @@ def _decode(
     """The decoded frames and the decoder that served them."""
     if options.decoder == "decord":
         return _decode_with_decord(path, container, stream, info, table, plan, options, cancel)
-    # "auto" is PyAV: on the packet index it plans seeks, threads and skipped frames per
-    # file, and it beats decord on every row of bench/bench_sampling.py.
+    # "auto" is PyAV: planned per file on the packet index (seeks, threads, skipped frames)
+    # it matches or beats decord on the rows of bench/bench_sampling.py, decodes every
+    # codec this FFmpeg has (decord fails on AV1) and needs no cross-check of frame lists.
     with _decodable(path, container, stream, table) as (box, video):
         tag = rotation_tag(video)
         if plan.keyframes is not None:
