@@ -85,7 +85,8 @@ def text_masks(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    bright = (rgb.max(axis=2) >= _BRIGHT).astype(np.uint8)
+    value = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 2]  # max(R, G, B), fast
+    bright = (value >= _BRIGHT).astype(np.uint8)
     dark = (luma <= _DARK).astype(np.uint8)
     # Two images, not one: with both polarities in one, the outline of white letters that
     # stands on a bright background would pass as a dark letter and fill every "o".
@@ -134,17 +135,13 @@ def _shares_colour(
     chosen = np.flatnonzero(keep)
     if len(chosen) == 0:
         return keep
-    flat = labels.reshape(-1)
-    colours = (
-        np.stack(
-            [
-                np.bincount(flat, weights=rgb[..., c].reshape(-1), minlength=len(keep))
-                for c in range(3)
-            ],
-            axis=1,
-        )[chosen]
-        / np.maximum(area[chosen], 1)[:, None]
+    inside = keep[labels]  # only the kept components' pixels: a small part of the frame
+    owners = labels[inside]
+    sums = np.stack(
+        [np.bincount(owners, weights=rgb[..., c][inside], minlength=len(keep)) for c in range(3)],
+        axis=1,
     )
+    colours = sums[chosen] / np.maximum(area[chosen], 1)[:, None]
     distance = np.linalg.norm(colours[:, None, :] - colours[None, :, :], axis=2)
     alike_area = (distance <= _SAME_COLOUR) @ area[chosen]
     shared = np.zeros_like(keep)
