@@ -137,18 +137,41 @@ def decode_exact(
     return result
 
 
-def nearest_keyframes(keyframes: Sequence[float], targets: Sequence[float]) -> list[float]:
-    """The keyframe nearest each target, each at most once, in order."""
-    chosen: list[float] = []
-    for target in targets:
+def keyframes_for(
+    keyframes: Sequence[float], targets: Sequence[float], span_s: float
+) -> list[float | None]:
+    """Per target, the nearest keyframe inside the target's own share of the video, or None.
+
+    A target's share runs halfway to its neighbours, so a keyframe serves one target at
+    most and the frames stay spread as asked; where keyframes are sparser than the
+    targets, the targets left without one are decoded exactly instead.
+    """
+    chosen: list[float | None] = []
+    for n, target in enumerate(targets):
+        low = (targets[n - 1] + target) / 2 if n else 0.0
+        high = (target + targets[n + 1]) / 2 if n + 1 < len(targets) else span_s
         at = bisect.bisect_left(keyframes, target)
-        near = [keyframes[i] for i in (at - 1, at) if 0 <= i < len(keyframes)]
-        if not near:
-            continue
-        best = min(near, key=lambda key: abs(key - target))
-        if not chosen or best > chosen[-1]:
-            chosen.append(best)
+        near = [
+            keyframes[i]
+            for i in (at - 1, at)
+            if 0 <= i < len(keyframes) and low <= keyframes[i] < high
+        ]
+        chosen.append(min(near, key=lambda key: abs(key - target)) if near else None)
     return chosen
+
+
+def merge(first: Decoded, second: Decoded) -> Decoded:
+    """Two passes' frames in time order (keyframes and the exact frames between them)."""
+    pairs = sorted(
+        zip(first.times + second.times, first.images + second.images, strict=True),
+        key=lambda pair: pair[0],
+    )
+    return Decoded(
+        images=[image for _, image in pairs],
+        times=[moment for moment, _ in pairs],
+        issues=first.issues + second.issues,
+        rotation=first.rotation if first.rotation is not None else second.rotation,
+    )
 
 
 def decode_keyframes(

@@ -6,8 +6,9 @@ or a logo - are not over-represented; with ``fps`` given, the count is
 ``duration * fps`` clamped to ``[min_frames, max_frames]``; with ``times`` given
 (shot detection's shot middles), those moments. Each target takes the frame on
 screen at that moment (``seek="exact"``) or the keyframe nearest it
-(``seek="keyframe"``: one decoded picture per target, faster, times shift); the
-timestamps returned are the frames' own presentation times.
+(``seek="keyframe"``: one decoded picture per target, faster, times shift; a target
+with no keyframe in its share of the video - halfway to its neighbours - gets its
+exact frame instead); the timestamps returned are the frames' own presentation times.
 
 How: the file is opened once; its headers are read, its packet index is built by
 demuxing (which frames exist, which are keyframes), and PyAV decodes the picked
@@ -64,8 +65,9 @@ from analyzers.pyav_frames import (
     available_cores,
     decode_exact,
     decode_keyframes,
+    keyframes_for,
     machine_load,
-    nearest_keyframes,
+    merge,
     open_decoder,
     plan_threads,
     rewind,
@@ -239,10 +241,10 @@ def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threadin
 
 @dataclass(frozen=True)
 class _Plan:
-    """What to decode: frame indices into the table, or keyframe times."""
+    """What to decode: frames by index into the table, and keyframes by time."""
 
-    picks: list[int]
-    keyframes: list[float] | None  # seek="keyframe": the keyframes chosen for the targets
+    picks: list[int]  # exact frames (seek="keyframe": the targets no keyframe serves)
+    keyframes: list[float]  # seek="keyframe": one decoded picture each
     warnings: list[str]
 
 
@@ -263,7 +265,7 @@ def _sample(path: Path, options: _Options, cancel: threading.Event) -> SampledFr
         decoded, used = _decode(path, container, stream, info, table, plan, options, cancel)
     images, times = _strictly_increasing(decoded.images, decoded.times)
     warnings = _completeness_warnings(info, table) + plan.warnings
-    wanted = len(plan.picks) if plan.keyframes is None else len(plan.keyframes)
+    wanted = len(plan.picks) + len(plan.keyframes)
     if decoded.issues:
         warnings.append(
             f"the video is damaged: {len(decoded.issues)} frame(s) could not be decoded, the "
@@ -315,14 +317,10 @@ def _plan(table: FrameTable, options: _Options) -> _Plan:
             f"the video has only {len(table.times)} frames: sampled {len(picks)} of {len(targets)}"
         )
     if options.seek == "exact" or not table.timed or not table.keyframes:
-        return _Plan(picks, None, warnings)
-    keyframes = nearest_keyframes(table.keyframes, [table.times[i] for i in picks])
-    if len(keyframes) < len(picks):
-        warnings.append(
-            f"keyframe seeking found {len(keyframes)} distinct keyframes near the "
-            f"{len(picks)} targets and sampled those; exact seeking gives every target a frame"
-        )
-    return _Plan(picks, keyframes, warnings)
+        return _Plan(picks, [], warnings)
+    served = keyframes_for(table.keyframes, [table.times[i] for i in picks], table.span_s)
+    exact = [pick for pick, key in zip(picks, served, strict=True) if key is None]
+    return _Plan(exact, [key for key in served if key is not None], warnings)
 
 
 def _check_length(duration_s: float, limit: float | None) -> None:
@@ -371,9 +369,15 @@ def _decode(
     # codec this FFmpeg has (decord fails on AV1) and needs no cross-check of frame lists.
     with _decodable(path, container, stream, table) as (box, video):
         tag = rotation_tag(video)
-        if plan.keyframes is not None:
+        if plan.keyframes:
             open_decoder(video, threads=1, skip="NONKEY")
             decoded = decode_keyframes(box, video, plan.keyframes, options.size, tag, cancel)
+            if plan.picks and rewind(box, video):
+                # Targets no keyframe serves: decoded exactly, in the same container.
+                video.codec_context.skip_frame = "DEFAULT"
+                rotation = tag if tag is not None else decoded.rotation
+                exact = decode_exact(box, video, table, plan.picks, options.size, rotation, cancel)
+                decoded = merge(decoded, exact)
         else:
             threads = options.threads or plan_threads(
                 table, plan.picks, available_cores(), machine_load()
@@ -413,9 +417,9 @@ def _decode_with_decord(
     options: _Options,
     cancel: threading.Event,
 ) -> tuple[Decoded, str]:
-    picks = plan.picks
-    if plan.keyframes is not None:  # decord decodes a keyframe index as one picture
-        picks = [bisect.bisect_left(table.times, key - 1e-9) for key in plan.keyframes]
+    # decord decodes a keyframe's index as one picture
+    keys = [bisect.bisect_left(table.times, key - 1e-9) for key in plan.keyframes]
+    picks = sorted(plan.picks + keys)
     try:
         images = decode_with_decord(path, table, picks, options.size, cancel)
     except DecodeCancelled:
