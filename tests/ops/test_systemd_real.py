@@ -1,8 +1,8 @@
 """The installed unit under a real systemd: one booted Debian container for every check.
 
 install.sh + `systemctl enable --now` with the tiny model, a restart that keeps queued jobs,
-kill -9 of the main process, the watchdog on a stopped main process, a clean stop, and a
-configuration error (weights the service user cannot read) that fails the start at once,
+kill -9 of the main process, the watchdog on a stopped main process, a clean stop,
+restart_services.sh status facing a server the unit did not start, and a configuration error (weights the service user cannot read) that fails the start at once,
 says why, and is not restarted in a loop, by systemd or by health_check.sh.
 """
 
@@ -287,6 +287,24 @@ def test_stop_is_clean(box: Container) -> None:
     # resource tracker), but the workers must have been stopped by the front process itself.
     killed = re.findall(r"Killing process (\d+)", journal(box, "-1min"))
     assert not set(map(str, workers)) & set(killed), killed
+
+
+def test_status_names_a_server_the_unit_did_not_start(box: Container) -> None:
+    box.run("systemctl", "stop", UNIT, timeout=300, check=True)
+    other = "http.server 8003 --bind 127.0.0.1"
+    box.run("systemd-run", "--unit=someone-else", "python3", "-m", *other.split(), check=True)
+    try:
+        wait_for(
+            lambda: box.run("curl", "-s", "-o", "/dev/null", f"{URL}/").returncode == 0,
+            30,
+            "the other server to answer",
+        )
+        proc = box.run(f"{PREFIX}/scripts/restart_services.sh", "status")
+    finally:
+        box.run("systemctl", "stop", "someone-else")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "mode: systemd" in proc.stdout
+    assert f"something answers on {URL} that the unit {UNIT} did not start" in proc.stdout
 
 
 def test_unreadable_weights_fail_the_start_fast_and_say_why(box: Container) -> None:
