@@ -66,6 +66,30 @@ def resolve_device(device: str) -> str:
     return f"cuda:{int(index_text)}"
 
 
+def require_readable(directory: Path) -> None:
+    """ModelLoadError naming the file and the user when a model file cannot be read.
+
+    Without this, transformers reports an unreadable weights file (mode 600, owned by
+    root) as 'No such file or directory', which sends an operator the wrong way.
+    """
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not os.access(path, os.R_OK):
+            user = _user_name()
+            raise ModelLoadError(
+                f"permission denied: user {user} cannot read {path}; make the model files "
+                f"readable (chmod -R a+rX {directory}) or {_MODEL_HINT}"
+            )
+
+
+def _user_name() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
 def _looks_like_path(model: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else that names a path is meant to be local.
     return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
@@ -205,6 +229,8 @@ def load_blip2(config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> Lo
         raise ModelLoadError(
             f"model directory {config.model!r} ({path.resolve()}) {what}; {_MODEL_HINT}"
         )
+    if local:
+        require_readable(path)
     device = resolve_device(config.device)
     kwargs, dtype = _from_pretrained_kwargs(config, device, llm_int8_threshold)
     # The per-batch "inputs will be cast to float16" notice from bitsandbytes would flood the log.
