@@ -83,6 +83,8 @@ class JobStore:
         # FULL: a job answered with 200/202 must survive a power cut, and inserts are rare.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
+        # A bounded page cache (1 MB): the front's memory stays flat however many jobs pass.
+        conn.execute("PRAGMA cache_size=-1024")
         self._conn = conn
         self._migrate()
         return self
