@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from analyzers.answers import TEXT_ASPECT
 from analyzers.prompts import ASPECT_LABELS
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult
 
@@ -105,6 +106,8 @@ def _aspect_spans(result: AnalysisResult) -> dict[str, list[tuple[str, list[tupl
     return {
         name: [(a.text, list(a.time_ranges)) for a in answers if a.text != EMPTY_ANSWER]
         for name, answers in result.aspects.items()
+        # With OCR's reading of the text, the caption model's guess at it would only confuse.
+        if not (name == TEXT_ASPECT and result.text_overlays is not None)
     }
 
 
@@ -226,7 +229,10 @@ def _markdown_stages(result: AnalysisResult) -> list[str]:
 def _markdown_aspects(result: AnalysisResult) -> list[str]:
     lines: list[str] = ["## Aspects", ""] if result.aspects else []
     for name, answers in result.aspects.items():
-        lines += [f"### {ASPECT_LABELS.get(name, name)}", ""]
+        label = ASPECT_LABELS.get(name, name)
+        if name == TEXT_ASPECT and result.text_overlays is not None:
+            label += " (the caption model's guess; OCR's reading is above)"
+        lines += [f"### {label}", ""]
         for answer in answers:
             spans = ", ".join(_seconds(a, b) for a, b in answer.time_ranges)
             lines.append(f"- {_md(answer.text)} ({answer.frames} frames: {spans})")

@@ -34,6 +34,8 @@ MIN_WORD_CONFIDENCE = 60.0
 MIN_SINGLE_CHAR_CONFIDENCE = 85.0
 #: readings on consecutive frames at least this similar are the same overlay
 SAME_TEXT_RATIO = 0.8
+#: ...or when this share of the shorter reading's words (two at least) are in the other
+SAME_WORDS_SHARE = 0.66
 #: frames are read at most this large on their long side (small text stays legible)
 OCR_LONG_SIDE = 1280
 
@@ -42,6 +44,7 @@ _DARK = 70  # luma at or below: an outline
 _BORDER_SHARE = 0.85  # share of a component's edge that must touch the other polarity
 _SAME_COLOUR = 60.0  # RGB distance within which two letters have the same fill
 _WORD_CHARS = re.compile(r"[^\w]+")
+_NUMBERS = re.compile(r"\d+")
 _EDGE_JUNK = "|[](){}<>\"'`~_=+*^«»“”‘’—–-.,:;!?¦©®"
 
 
@@ -267,7 +270,18 @@ def _key(text: str) -> str:
 
 
 def _same(a: str, b: str) -> bool:
-    return a == b or SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_TEXT_RATIO
+    """Two readings of one overlay: nearly the same letters, or mostly the same words."""
+    if a == b:
+        return True
+    numbers_a, numbers_b = _NUMBERS.findall(a), _NUMBERS.findall(b)
+    if numbers_a and numbers_b and numbers_a != numbers_b:
+        return False  # "part 1" then "part 2", "day 3" then "day 4": the overlay changed
+    if SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_TEXT_RATIO:
+        return True
+    # A misread word or a word missed on one frame: "best a pasta" is "best pasta ever".
+    words_a, words_b = set(a.split()), set(b.split())
+    shared = len(words_a & words_b)
+    return shared >= 2 and shared >= SAME_WORDS_SHARE * min(len(words_a), len(words_b))
 
 
 @dataclass

@@ -55,7 +55,8 @@ def result() -> AnalysisResult:
                 AspectAnswer(
                     text="a <b>table</b> & chairs | --> x", frames=1, time_ranges=[(5.0, 5.0)]
                 ),
-            ]
+            ],
+            "text": [AspectAnswer(text="a sign", frames=4, time_ranges=[(1.0, 7.0)])],
         },
         summary="Mostly: a man in a kitchen. Cut into 2 shots.",
         timings=Timings(
@@ -153,3 +154,10 @@ def test_result_without_stages_exports(result: AnalysisResult) -> None:
     bare = result.model_copy(update={"shots": None, "text_overlays": None, "transcript": None})
     assert "## Transcript" not in to_markdown(bare)
     assert all(not c.text.startswith("[text]") for c in cues(bare))
+    # Without OCR, the caption model's answer about the text is all there is: it is a cue.
+    assert any(c.text == "[on-screen text] a sign" for c in cues(bare))
+
+
+def test_ocr_replaces_the_models_guess_at_text(result: AnalysisResult) -> None:
+    assert not any(c.text.startswith("[on-screen text]") for c in cues(result))
+    assert "### On-screen text (the caption model's guess" in to_markdown(result)

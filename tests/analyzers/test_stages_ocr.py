@@ -91,6 +91,21 @@ def test_merge_same_text_on_consecutive_frames() -> None:
     assert merge_overlays(frames)[0].confidence == pytest.approx(0.8)
 
 
+def test_a_word_misread_on_one_frame_is_the_same_overlay() -> None:
+    frames = [
+        FrameText(1.0, [("Best pasta ever", 0.95)]),
+        FrameText(2.0, [("Best a pasta", 0.9)]),
+        FrameText(3.0, [("PART 1", 0.95)]),
+        FrameText(4.0, [("PART 2", 0.95)]),
+    ]
+    merged = [(o.text, o.start_s, o.end_s) for o in merge_overlays(frames)]
+    assert merged == [
+        ("Best pasta ever", 1.0, 2.0),
+        ("PART 1", 3.0, 3.0),  # one word in common is not enough: a new overlay
+        ("PART 2", 4.0, 4.0),
+    ]
+
+
 def test_overlays_of_a_video_at_known_times(tmp_path: Path) -> None:
     overlays = [
         Overlay("SUBSCRIBE NOW", 0.0, 2.0, size=40),
