@@ -22,3 +22,25 @@ def test_every_setting_is_documented() -> None:
 def test_readme_shows_the_two_setup_commands() -> None:
     text = README.read_text()
     assert "make run" in text and "make test" in text
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def test_every_error_code_is_in_the_readme_table() -> None:
+    import api.errors  # noqa: F401 - registers the serving errors as subclasses
+    from analyzers.errors import AnalyzerError
+    from api.http.errors import STATUS_BY_CODE
+
+    text = README.read_text()
+    table = text[text.index("| status | code | when |") :]
+    table = table[: table.index("\n\n")]
+    documented = set(re.findall(r"`([a-z_]+)`", table))
+    emitted = set(STATUS_BY_CODE) | {c.code for c in _subclasses(AnalyzerError)}
+    emitted |= {"unauthorized", "internal_error", "upload_missing", "analyzer_error"}
+    emitted -= {"job_failed", "http_error"}  # abstract bases, never sent
+    assert emitted - documented == set()
