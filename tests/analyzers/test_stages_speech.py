@@ -73,6 +73,21 @@ def test_audio_is_16k_mono_and_speech_is_where_espeak_put_it(
         assert true_start - start <= 0.3 and end - true_end <= 0.3
 
 
+def test_opus_in_webm_decodes_too(media: Path) -> None:
+    path, truth = make_story_video(
+        media / "speech.webm",
+        width=64,
+        height=64,
+        duration_s=4.0,
+        fps=10,
+        codec="libvpx-vp9",
+        speech=[Speech("hello and welcome", 1.0)],
+    )
+    audio = decode_audio(path)
+    assert audio is not None and len(audio.speech) == 1
+    assert audio.speech[0][0] <= truth[0].start_s < truth[0].end_s <= audio.speech[0][1]
+
+
 def test_silence_and_no_audio_give_no_speech(media: Path) -> None:
     silent, _ = make_story_video(media / "silent.mp4", width=64, height=64, duration_s=2.0)
     assert decode_audio(silent) is None  # no audio stream at all
