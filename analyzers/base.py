@@ -11,19 +11,19 @@ import numpy as np
 
 from analyzers.schema import AspectAnswer, ModelInfo, Quantization
 
-DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
-
 #: called as progress(done, total) while frames are being described
 ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class AnalyzerConfig:
-    """What an analyzer needs to load and run; picklable, built from the settings."""
+    """What an analyzer needs to load and run; picklable, built from the settings.
 
-    model: str = DEFAULT_MODEL
-    quantization: Quantization = "int8"
-    device: str = "auto"
+    Its defaults are api.settings.Settings': this class restates none of them."""
+
+    model: str
+    quantization: Quantization
+    device: str
     batch_size: int = 32
     max_new_tokens: int = 24
     #: video LLMs: share of visual tokens kept per frame after merging (1.0 = no merging)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from analyzers.base import DEFAULT_MODEL, AnalyzerConfig
+from analyzers.base import AnalyzerConfig
 from analyzers.options import AnalysisOptions
 from analyzers.sampling import Decoder
 from analyzers.schema import Quantization
@@ -27,7 +27,7 @@ class Settings(BaseSettings):
 
     # --- model -----------------------------------------------------------------
     analyzer: str = "blip2"
-    model: str = DEFAULT_MODEL
+    model: str = "Salesforce/blip2-opt-2.7b"
     quantization: Quantization = "int8"
     device: str = Field("auto", description="auto (first GPU, else CPU), cpu, cuda, cuda:N")
     batch_size: int = Field(32, ge=1, description="prompts per generate() call")

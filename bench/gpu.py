@@ -34,10 +34,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzers.base import DEFAULT_MODEL, AnalyzerConfig  # noqa: E402
+from analyzers.base import AnalyzerConfig  # noqa: E402
 from analyzers.blip2 import Blip2Analyzer  # noqa: E402
 from analyzers.options import AnalysisOptions  # noqa: E402
 from analyzers.pipeline import PreparedVideo, describe_prepared, prepare  # noqa: E402
+from api.settings import Settings  # noqa: E402
 
 SAMPLE_EVERY_S = 0.05
 
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("videos", nargs="+", type=Path)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local directory")
+    parser.add_argument("--model", default=Settings().model, help="hub id or local directory")
     parser.add_argument("--quantization", nargs="+", default=["int8", "fp16"])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--frames", type=int, default=16)

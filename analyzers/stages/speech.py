@@ -196,7 +196,7 @@ def _from_hub(source: str, device: str, dtype: Any) -> tuple[Any, Any]:
 
     try:
         # The same quick reachability check as BLIP-2's, so a dead hub fails in seconds.
-        _require_hub_reachable(AnalyzerConfig(model=source))
+        _require_hub_reachable(AnalyzerConfig(model=source, quantization="fp32", device="cpu"))
         return _from_pretrained(source, device, dtype, cache_only=False)
     except (ModelLoadError, OSError) as exc:
         raise ModelLoadError(

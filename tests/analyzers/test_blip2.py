@@ -134,7 +134,9 @@ def test_unreachable_hub_names_the_model_setting(monkeypatch: pytest.MonkeyPatch
 
     # The hub cannot exist here; offline mode makes that an immediate error, not retries.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    config = AnalyzerConfig(model="tiktok-analyzer-tests/no-such-blip2", quantization="fp32")
+    config = AnalyzerConfig(
+        model="tiktok-analyzer-tests/no-such-blip2", quantization="fp32", device="cpu"
+    )
     with pytest.raises(ModelLoadError, match="Hugging Face Hub.*TIKTOK_ANALYZER_MODEL"):
         Blip2Analyzer(config).load()
 
@@ -153,7 +155,9 @@ def test_unreachable_hub_fails_in_seconds_not_minutes(monkeypatch: pytest.Monkey
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{closed_port}")
     for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
-    config = AnalyzerConfig(model="tiktok-analyzer-tests/no-such-blip2", quantization="fp32")
+    config = AnalyzerConfig(
+        model="tiktok-analyzer-tests/no-such-blip2", quantization="fp32", device="cpu"
+    )
     started = time.monotonic()
     with pytest.raises(ModelLoadError, match="unreachable.*TIKTOK_ANALYZER_MODEL"):
         Blip2Analyzer(config).load()
