@@ -30,6 +30,7 @@ from api.http.app import create_app
 from api.http.context import AppContext
 from api.jobs.files import UploadFiles
 from api.jobs.intake import Intake
+from api.jobs.keyframes import KeyframeStore
 from api.jobs.record import Job
 from api.jobs.retention import Retention
 from api.jobs.store import JobStore
@@ -108,20 +109,25 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
         store.close()
         sock.close()
         return EXIT_CONFIG
-    retention = Retention(settings, store)
+    keyframes = KeyframeStore(settings.keyframes_dir)
+    retention = Retention(settings, store, keyframes)
 
     def on_tick() -> None:
         liveness.tick_supervisor()
         retention.tick()
 
-    supervisor = Supervisor(settings, store, metrics, launcher, devices, on_tick=on_tick)
+    supervisor = Supervisor(
+        settings, store, metrics, launcher, devices, on_tick=on_tick, keyframes=keyframes
+    )
     metrics.build_info.labels(
         __version__, settings.backend, settings.analyzer, settings.model, settings.quantization
     ).set(1)
     signals.wake = supervisor.wake
     signals.install()
     supervisor.add_listener(lambda job: files.remove(job.upload))
-    ctx = AppContext(settings, supervisor, store, Intake(settings, files), metrics, liveness)
+    ctx = AppContext(
+        settings, supervisor, store, Intake(settings, files), metrics, liveness, keyframes
+    )
     app = create_app(ctx)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -13,6 +13,7 @@ from analyzers.base import AnalyzerConfig
 from analyzers.options import AnalysisOptions
 from analyzers.sampling import Decoder
 from analyzers.schema import Quantization
+from analyzers.stages.loaded import StagesConfig
 
 
 class Settings(BaseSettings):
@@ -108,6 +109,19 @@ class Settings(BaseSettings):
             max_new_tokens=self.max_new_tokens,
             token_merge_ratio=self.token_merge_ratio,
             test_hang_s=self.test_hang_s,
+        )
+
+    def stages_config(self, *, keyframes: bool) -> StagesConfig:
+        """The stages beside the analyzer; keyframe JPEGs only when the caller keeps them."""
+        return StagesConfig(
+            sampling=self.sampling,
+            ocr=self.ocr,
+            ocr_langs=self.ocr_langs,
+            transcribe=self.transcribe,
+            asr_model=self.asr_model,
+            keyframes=keyframes and self.keyframes,
+            device=self.device,
+            quantization=self.quantization,
         )
 
     def analysis_options(

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.jobs.intake import Intake
+from api.jobs.keyframes import KeyframeStore
 from api.jobs.record import Job
 from api.jobs.store import JobStore
 from api.pool.supervisor import Supervisor
@@ -69,6 +70,7 @@ class AppContext:
     intake: Intake
     metrics: ServiceMetrics
     liveness: Liveness
+    keyframes: KeyframeStore
     waiters: JobWaiters = field(default_factory=JobWaiters)
     started_at: float = field(default_factory=time.time)
 

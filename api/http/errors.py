@@ -16,8 +16,10 @@ STATUS_BY_CODE = {
     "too_many_files": 400,
     "not_found": 404,
     "job_not_found": 404,
+    "frame_not_found": 404,
     "cancelled": 409,
     "not_cancellable": 409,
+    "not_done": 409,
     "upload_too_large": 413,
     "field_too_large": 413,
     "not_a_video": 415,
@@ -76,8 +78,8 @@ def error_response(
 def error_docs(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Missing or empty file, malformed form",
-        404: "No such job",
-        409: "The job cannot be cancelled (running or finished), or was cancelled",
+        404: "No such job (or no such keyframe)",
+        409: "Not cancellable (running or ended), cancelled, or no result yet",
         413: "Upload larger than the size limit",
         415: "Not a video, or not multipart/form-data",
         422: "Invalid option (unknown aspect, frames out of range), audio only, too long,"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as FastPath
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.requests import ClientDisconnect
 
 from analyzers.errors import AnalyzerError, InvalidOptionError
+from analyzers.exports import export
 from analyzers.prompts import DEFAULT_ASPECTS
+from analyzers.schema import AnalysisResult
 from api.errors import DrainingError, ModelUnavailableError, QueueFullError
 from api.http.context import AppContext, Ctx
 from api.http.errors import ApiError, error_docs, error_response, status_for
@@ -228,3 +232,70 @@ async def cancel_job(ctx: Ctx, job_id: str) -> Any:
     job = await run_in_threadpool(ctx.store.get, job_id)
     assert job is not None
     return job_out(job)
+
+
+_EXPORT_TYPES = {
+    "json": "application/json",
+    "md": "text/markdown; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+
+
+@router.get(
+    "/jobs/{job_id}/frames/{n}",
+    summary="The keyframe JPEG of described frame n (counting from 0)",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the frame, about 360 px high"},
+        **error_docs(404),
+    },
+)
+async def get_frame(
+    ctx: Ctx, job_id: str, n: Annotated[int, FastPath(ge=0, le=10_000)]
+) -> FileResponse:
+    job = await run_in_threadpool(ctx.store.get, job_id)
+    path = ctx.keyframes.path(job_id, n) if job is not None else None
+    if path is None:
+        raise ApiError("frame_not_found", f"no keyframe {n} for job {_short(job_id)}")
+    # Keyframes never change once written: let the browser keep them.
+    return FileResponse(
+        path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/export",
+    summary="The result as a Markdown report, SRT or WebVTT subtitles, or JSON",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {media: {"schema": {"type": "string"}} for media in _EXPORT_TYPES.values()},
+            "description": "subtitles carry the transcript, overlays and aspects as cues",
+        },
+        **error_docs(404, 409, 422),
+    },
+)
+async def export_job(
+    ctx: Ctx,
+    job_id: str,
+    format: Annotated[Literal["md", "srt", "vtt", "json"], Query()] = "md",  # noqa: A002
+) -> Response:
+    job = await run_in_threadpool(ctx.store.get, job_id)
+    if job is None:
+        raise ApiError("job_not_found", f"no job {_short(job_id)}")
+    if job.status != "done" or job.result is None:
+        raise ApiError(
+            "not_done", f"the job is {job.status}; only a finished job has a result to export"
+        )
+    text = export(AnalysisResult.model_validate(job.result), format)
+    name = f"{Path(job.filename or job.id).stem}.{format}"
+    return Response(
+        text,
+        media_type=_EXPORT_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{_ascii(name)}"'},
+    )
+
+
+def _ascii(name: str) -> str:
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import sqlite3
 import time
 
+from api.jobs.keyframes import KeyframeStore
 from api.jobs.store import JobStore
 from api.settings import Settings
 
@@ -19,8 +19,8 @@ RETENTION_INTERVAL_S = 3600.0
 class Retention:
     """Run :meth:`tick` from the main loop; it does the pass at most once an interval."""
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
-        self.settings, self.store = settings, store
+    def __init__(self, settings: Settings, store: JobStore, keyframes: KeyframeStore) -> None:
+        self.settings, self.store, self.keyframes = settings, store, keyframes
         self._next_at = 0.0
 
     def tick(self, now: float | None = None) -> int:
@@ -36,7 +36,7 @@ class Retention:
             log.warning("retention pass skipped: %s", exc)
             return 0
         for job_id in removed:
-            shutil.rmtree(self.settings.keyframes_dir / job_id, ignore_errors=True)
+            self.keyframes.remove(job_id)
         if removed:
             log.info("removed %d job(s) finished before the retention limit", len(removed))
         return len(removed)

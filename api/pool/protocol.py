@@ -8,7 +8,7 @@ worker -> front:
     JobBegun(job_id)                      decoding started: the job's clock runs
     JobPrepared(job_id, prepare_s)        decoded; waiting for the model does not count
     JobOnModel(job_id)                    the model started on it: the clock runs again
-    JobDone(job_id, result, model_started_at, model_finished_at)
+    JobDone(job_id, result, model_started_at, model_finished_at, keyframes)
     JobFailed(job_id, code, message)
     MemoryReleased(ok)
 front -> worker:
@@ -72,6 +72,9 @@ class JobDone:
     result: dict[str, Any]
     model_started_at: float
     model_finished_at: float
+    #: one small JPEG per described frame (None where encoding failed); the front keeps them,
+    #: so a worker on another machine needs no shared disk
+    keyframes: tuple[bytes | None, ...] = ()
 
 
 @dataclass(frozen=True)

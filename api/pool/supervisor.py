@@ -23,6 +23,7 @@ from threading import RLock
 from typing import Any, Literal
 
 from api.errors import JobTimeoutError, QueueFullError, StorageFullError, WorkerCrashedError
+from api.jobs.keyframes import KeyframeStore
 from api.jobs.record import Job, Progress
 from api.jobs.store import JobStore
 from api.pool.handle import WorkerGone, WorkerLauncher
@@ -81,11 +82,13 @@ class Supervisor:
         launcher: WorkerLauncher,
         devices: list[str],
         on_tick: Callable[[], None] | None = None,
+        keyframes: KeyframeStore | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.launcher = launcher
+        self.keyframes = keyframes
         self.slots = [Slot(id=i, device=d) for i, d in enumerate(devices)]
         self.pending: deque[Attempt] = deque()
         self.draining = False
@@ -351,6 +354,8 @@ class Supervisor:
         if attempt is None:
             return
         slot.jobs.remove(attempt)
+        if self.keyframes is not None:
+            self.keyframes.keep(attempt.id, message.keyframes, message.result)
         self._persist(
             lambda: self.store.finish_done(
                 attempt.id,

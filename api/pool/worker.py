@@ -84,6 +84,7 @@ class Worker:
         self.progress: Progress | None = None
         self.analyzer: Any = None
         self.model_info: Any = None
+        self.stages: Any = None  # analyzers.stages.Stages once loaded
 
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(self.current_job, self.progress)
@@ -143,6 +144,7 @@ class Worker:
             message = f"model loading failed: {type(exc).__name__}: {exc}"
             self.send(WorkerFailed("model_load_failed", message, False))
             return False
+        self.stages = self._load_stages()
         info = self.model_info.model_dump(mode="json")
         log.info(
             "worker %d ready on %s in %.1f s (%s %s)",
@@ -154,6 +156,17 @@ class Worker:
         )
         self.send(WorkerReady(info))
         return True
+
+    def _load_stages(self) -> Any:
+        """Shots, OCR, speech: each skipped with a warning when it cannot load; readiness
+        depends on the main analyzer alone."""
+        from analyzers.stages import Stages
+
+        try:
+            return Stages.load(self.settings.stages_config(keyframes=True))
+        except Exception:  # a stage never takes the worker down
+            log.exception("worker %d runs without the stages", self.worker_id)
+            return None
 
     # --- jobs ----------------------------------------------------------------------
     def _next_prepared(self) -> Prepared | None:
@@ -184,7 +197,7 @@ class Worker:
         started = time.perf_counter()
         outcome: Any
         try:
-            outcome = prepare(job.upload, self.analyzer, job.options)
+            outcome = prepare(job.upload, self.analyzer, job.options, self.stages)
         except AnalyzerError as exc:
             outcome = exc
         except Exception as exc:
@@ -206,7 +219,7 @@ class Worker:
         model_started = time.time()
         try:
             result = describe_prepared(
-                item.video, self.analyzer, self.model_info, self._on_progress
+                item.video, self.analyzer, self.model_info, self._on_progress, self.stages
             )
         except AnalyzerError as exc:
             self.send(JobFailed(job_id, exc.code, exc.message))

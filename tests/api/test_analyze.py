@@ -199,3 +199,33 @@ def test_log_file_is_reopened_after_logrotate_moves_it(
         "the job's lines in the new log file",
     )
     assert f"job={job_id}" not in rotated.read_text()
+
+
+def test_keyframes_and_exports_of_a_finished_job(server: ServerProcess, short_video: Path) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    with server.client() as client:
+        job = post_video(client, short_video, frames=2, aspects="scene").json()
+        frames = job["result"]["frames"]
+        assert [f["image"] for f in frames] == [f"/jobs/{job['id']}/frames/{n}" for n in (0, 1)]
+        picture = client.get(frames[1]["image"])
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+        width, height = Image.open(BytesIO(picture.content)).size
+        assert 300 <= height <= 400 and width > 0
+        assert client.get(f"/jobs/{job['id']}/frames/9").json()["error"]["code"] == (
+            "frame_not_found"
+        )
+        for fmt, media, marker in (
+            ("md", "text/markdown", "#"),
+            ("srt", "application/x-subrip", "-->"),
+            ("vtt", "text/vtt", "WEBVTT"),
+            ("json", "application/json", '"summary"'),
+        ):
+            response = client.get(f"/jobs/{job['id']}/export", params={"format": fmt})
+            assert response.status_code == 200, (fmt, response.text)
+            assert response.headers["content-type"].startswith(media)
+            assert marker in response.text
+        assert client.get(f"/jobs/{job['id']}/export", params={"format": "pdf"}).status_code == 422
+        assert client.get("/jobs/nope/export").status_code == 404

@@ -78,6 +78,7 @@ def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
 
 
 def test_retention_removes_old_finished_jobs_and_their_keyframes(tmp_path: Path) -> None:
+    from api.jobs.keyframes import KeyframeStore
     from api.jobs.retention import Retention
 
     settings = Settings(data_dir=tmp_path, job_retention_days=30)
@@ -90,7 +91,7 @@ def test_retention_removes_old_finished_jobs_and_their_keyframes(tmp_path: Path)
     frames = settings.keyframes_dir / "old"
     frames.mkdir(parents=True)
     (frames / "0.jpg").write_bytes(b"jpeg")
-    retention = Retention(settings, store)
+    retention = Retention(settings, store, KeyframeStore(settings.keyframes_dir))
     assert retention.tick(now) == 1
     assert store.get("old") is None and not frames.exists()
     assert store.get("recent") is not None and store.get("queued") is not None
