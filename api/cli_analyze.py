@@ -19,7 +19,7 @@ from analyzers.errors import AnalyzerError, InputError
 from analyzers.options import AnalysisOptions
 from analyzers.pipeline import describe_prepared, prepare
 from analyzers.schema import ModelInfo
-from analyzers.stages import Stages, StagesConfig
+from analyzers.stages import Stages
 from api.cli_inputs import expand_inputs
 from api.cli_output import ResultWriter, check_format
 from api.cli_progress import Display, make_display
@@ -28,20 +28,6 @@ from api.settings import Settings
 log = logging.getLogger("tiktok_analyzer.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def stages_config(settings: Settings, *, keyframes: bool) -> StagesConfig:
-    """The stages the settings ask for; keyframe JPEGs only when the caller keeps them."""
-    return StagesConfig(
-        sampling=settings.sampling,
-        ocr=settings.ocr,
-        ocr_langs=settings.ocr_langs,
-        transcribe=settings.transcribe,
-        asr_model=settings.asr_model,
-        keyframes=keyframes and settings.keyframes,
-        device=settings.device,
-        quantization=settings.quantization,
-    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +80,7 @@ class AnalyzeRun:
             model_info = analyzer.load()
             # A stage that cannot load (no Tesseract, no Whisper) is a warning in each result.
             keyframes = self.args.output_dir is not None  # JPEGs only where they are kept
-            stages = Stages.load(stages_config(self.settings, keyframes=keyframes))
+            stages = Stages.load(self.settings.stages_config(keyframes=keyframes))
         return Loaded(analyzer, model_info, stages)
 
     def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:

@@ -11,50 +11,35 @@ relative to DIR) and, for md/srt/vtt, ``DIR/<name>.<format>`` instead of stdout.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 from analyzers.errors import InvalidOptionError
+from analyzers.exports import export
 from analyzers.schema import AnalysisResult
-from api.report import render_markdown, render_report
+from api.report import render_report
 
 FORMATS = ("text", "json", "md", "srt", "vtt")
 #: formats that are whole documents: written to a file under --output-dir, not printed
 DOCUMENT_FORMATS = ("md", "srt", "vtt")
 
 
-def _exporters() -> ModuleType | None:
-    """analyzers.exports (Markdown, SRT, WebVTT shared with the API), when this build has it."""
-    if importlib.util.find_spec("analyzers.exports") is None:
-        return None
-    return importlib.import_module("analyzers.exports")
-
-
 def check_format(fmt: str, video_count: int, output_dir: Path | None) -> None:
     """Refuse, before any work, a format that cannot be produced for these inputs."""
-    if fmt in ("srt", "vtt") and _exporters() is None:
-        raise InvalidOptionError(f"--format {fmt} is not available in this version (no exporter)")
     if fmt in ("srt", "vtt") and video_count > 1 and output_dir is None:
         raise InvalidOptionError(
             f"--format {fmt} prints the subtitles of one video; for several, add --output-dir DIR"
         )
 
 
-def render_document(
-    fmt: str, path: Path, result: AnalysisResult, data: dict[str, Any], images: Sequence[str]
-) -> str:
-    """One video's result as a document in ``fmt`` (md, srt, vtt or json)."""
+def render_document(fmt: str, result: AnalysisResult, data: dict[str, Any]) -> str:
+    """One video's result as a document in ``fmt``: the shared exporters (as the API's
+    /export), but JSON from ``data``, which carries the CLI's keyframe file names."""
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
-    exporters = _exporters()
-    if exporters is not None:
-        text: str = exporters.export(result, fmt)
-        return text
-    return render_markdown(path, result, images)  # check_format refused srt/vtt already
+    return export(result, fmt)
 
 
 class ResultWriter:
@@ -125,7 +110,7 @@ class ResultWriter:
             written[-1].write_text(json.dumps(data, indent=2) + "\n")
             if self.fmt in DOCUMENT_FORMATS:
                 written.append(self.output_dir / f"{name}.{self.fmt}")
-                written[-1].write_text(render_document(self.fmt, video, result, data, images))
+                written[-1].write_text(render_document(self.fmt, result, data))
         self._print(video, result, data, images, written)
 
     def _print(
@@ -144,7 +129,7 @@ class ResultWriter:
         elif self.fmt == "text":
             self.out.write(render_report(video, result, images) + "\n")
         elif not written:
-            self.out.write(render_document(self.fmt, video, result, data, images))
+            self.out.write(render_document(self.fmt, result, data))
         if written and self.fmt != "json":
             files = ", ".join(str(p) for p in written)
             if any(images):

@@ -1,4 +1,7 @@
-"""What the CLI shows a person: the result as a plain-text report or a Markdown document."""
+"""What the CLI shows a person on stdout by default: the result as a plain-text report.
+
+(Markdown, SRT and WebVTT come from analyzers.exports, shared with the API.)
+"""
 
 from __future__ import annotations
 
@@ -95,80 +98,4 @@ def render_report(
         for name, answer in frame.aspects.items():
             lines.append(f"             {name}: {answer}")
     lines += ["", f"timings: {_timings_line(result)}"]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    """Text that cannot break a Markdown table row."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown_stages(result: AnalysisResult) -> list[str]:
-    lines: list[str] = []
-    if result.transcript is not None:
-        lines += ["", f"## Speech ({result.transcript.language})", ""]
-        lines += [
-            f"- {seg.start_s:.1f}-{seg.end_s:.1f} s: {seg.text}"
-            for seg in result.transcript.segments
-        ] or [result.transcript.text]
-    if result.text_overlays:
-        lines += [
-            "",
-            "## On-screen text",
-            "",
-            "| when | text | confidence |",
-            "| --- | --- | --- |",
-        ]
-        lines += [
-            f"| {o.start_s:.1f}-{o.end_s:.1f} s | {_cell(o.text)} | {o.confidence:.2f} |"
-            for o in result.text_overlays
-        ]
-    if result.shots:
-        lines += ["", "## Shots", "", "| shot | from | to |", "| --- | --- | --- |"]
-        lines += [f"| {s.index} | {s.start_s:.2f} s | {s.end_s:.2f} s |" for s in result.shots]
-    return lines
-
-
-def render_markdown(
-    path: Path | str, result: AnalysisResult, images: Sequence[str] | None = None
-) -> str:
-    """The result as a Markdown document; ``images`` are linked relative to where it is saved."""
-    name = Path(path).name
-    lines = [f"# {_cell(name)}", ""]
-    lines += [f"> **Warning:** {_cell(w)}" for w in result.warnings]
-    if result.warnings:
-        lines.append("")
-    lines += [
-        f"- **Video:** {_video_line(result)}",
-        f"- **Model:** {_cell(_model_line(result))}",
-        f"- **Timings:** {_timings_line(result)}",
-        "",
-        "## Summary",
-        "",
-        result.summary,
-        "",
-        "## Aspects",
-        "",
-        "| aspect | answer | frames | when |",
-        "| --- | --- | --- | --- |",
-    ]
-    for aspect, answers in result.aspects.items():
-        for answer in answers:
-            lines.append(
-                f"| {aspect} | {_cell(answer.text)} | {answer.frames} "
-                f"| {_format_ranges(answer.time_ranges, limit=6)} |"
-            )
-    aspect_names = list(result.aspects)
-    lines += _markdown_stages(result)
-    lines += ["", "## Frames", ""]
-    header = ["time", "caption", *aspect_names] + (["image"] if images else [])
-    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for index, frame in enumerate(result.frames):
-        cells = [f"{frame.timestamp_s:.2f} s", _cell(frame.caption)]
-        cells += [_cell(frame.aspects.get(a, "")) for a in aspect_names]
-        if images:
-            image = images[index] if index < len(images) else ""
-            # <...> keeps a path with spaces one link (CommonMark)
-            cells.append(f"![{frame.timestamp_s:.2f} s](<{image}>)" if image else "")
-        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
