@@ -239,7 +239,12 @@ class Worker:
             model_finished - model_started,
             extra={"job_id": job_id},
         )
-        self.send(JobDone(job_id, result.model_dump(mode="json"), model_started, model_finished))
+        keyframes = tuple(item.video.keyframes)
+        self.send(
+            JobDone(
+                job_id, result.model_dump(mode="json"), model_started, model_finished, keyframes
+            )
+        )
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress = Progress(done, total)
