@@ -11,6 +11,7 @@ worker -> front:
     JobDone(job_id, result, model_started_at, model_finished_at, keyframes)
     JobFailed(job_id, code, message)
     MemoryReleased(ok)
+    WorkerLog(record)                     Ray actors only: a log line for the front's log file
 front -> worker:
     RunJob(job), ReleaseMemory(), Stop()
 
@@ -19,6 +20,7 @@ Every message is picklable (pipes) and plain enough for Ray's serializer.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +92,13 @@ class MemoryReleased:
 
 
 @dataclass(frozen=True)
+class WorkerLog:
+    """A log record of a worker that has no pipe to the front's log writer (a Ray actor)."""
+
+    record: logging.LogRecord
+
+
+@dataclass(frozen=True)
 class RunJob:
     job: Job
 
@@ -115,5 +124,6 @@ ToFront = (
     | JobDone
     | JobFailed
     | MemoryReleased
+    | WorkerLog
 )
 ToWorker = RunJob | ReleaseMemory | Stop

@@ -40,6 +40,7 @@ from api.pool.protocol import (
     Stop,
     ToFront,
     WorkerFailed,
+    WorkerLog,
     WorkerReady,
     WorkerStarting,
 )
@@ -117,6 +118,7 @@ class Supervisor:
             JobDone: self._on_done,
             JobFailed: self._on_job_failed,
             MemoryReleased: self._on_released,
+            WorkerLog: self._on_log,
         }
 
     # --- called from any thread ----------------------------------------------------
@@ -380,6 +382,9 @@ class Supervisor:
 
     def _on_released(self, slot: Slot, message: MemoryReleased) -> None:
         log.info("worker %d released cached memory (ok=%s)", slot.id, message.ok)
+
+    def _on_log(self, slot: Slot, message: WorkerLog) -> None:
+        logging.getLogger(message.record.name).handle(message.record)
 
     def _finish_error(
         self, attempt: Attempt, status: Literal["failed", "cancelled"], code: str, message: str

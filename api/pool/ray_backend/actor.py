@@ -8,6 +8,7 @@ answering means the actor's process is frozen (the supervisor's heartbeat timeou
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 import threading
@@ -17,9 +18,29 @@ from typing import Any
 
 from api.jobs.record import Job
 from api.pool.local.process import select_device
-from api.pool.protocol import JobDone, JobFailed, ToFront, ToWorker
+from api.pool.protocol import JobDone, JobFailed, ToFront, ToWorker, WorkerLog
 from api.pool.worker import Worker
 from api.settings import Settings
+
+
+class _OutboxHandler(logging.Handler):
+    """Sends the actor's log records to the front, which writes the one log file."""
+
+    def __init__(self, outbox: deque[ToFront], worker_id: int) -> None:
+        super().__init__()
+        self.outbox, self.worker_name = outbox, f"worker-{worker_id}"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+        except Exception:  # a broken record must not break the worker
+            self.handleError(record)
+            return
+        # As QueueHandler does: plain text only, so the record pickles.
+        clean = logging.makeLogRecord(record.__dict__)
+        clean.msg, clean.args, clean.exc_info, clean.exc_text = message, None, None, None
+        clean.processName = self.worker_name
+        self.outbox.append(WorkerLog(clean))
 
 
 class WorkerActor:
@@ -32,6 +53,9 @@ class WorkerActor:
         self._spool = Path(tempfile.mkdtemp(prefix="tiktok-analyzer-ray-"))
         self._videos: dict[str, Path] = {}
         self.exit_code: int | None = None
+        root = logging.getLogger()
+        root.addHandler(_OutboxHandler(self._outbox, worker_id))
+        root.setLevel(settings.log_level.upper())
         node = ray.get_runtime_context().get_node_id()
         device = select_device(device, cpu_threads)
         self.worker = Worker(settings, worker_id, device, self._send)

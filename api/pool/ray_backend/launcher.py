@@ -102,6 +102,7 @@ class RayLauncher(WorkerLauncher):
                 include_dashboard=False,
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                 configure_logging=False,
+                log_to_driver=False,  # the actors send their records to our log file
                 namespace="tiktok-analyzer",
             )
         else:
@@ -114,6 +115,7 @@ class RayLauncher(WorkerLauncher):
             ray.init(
                 address=settings.ray_address,
                 configure_logging=False,
+                log_to_driver=False,
                 namespace="tiktok-analyzer",
                 **extra,
             )
