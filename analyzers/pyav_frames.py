@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 _MAX_DECODE_ERRORS = 200
 #: frames decoded per seek from which frame threads pay for the pipeline they refill per seek
 _FRAMES_PER_SEEK_FOR_THREADS = 48
+#: codecs whose frame threads win even with a seek per target (measured: VP9, not H.264/AV1)
+_THREADS_ALWAYS = frozenset({"vp9"})
 #: decoders that read skip_frame while a packet is decoded; others (libdav1d) apply it when
 #: a frame comes out, several packets later, so toggling it per packet would drop wanted ones
 _SKIP_PER_PACKET = frozenset({"h264", "hevc"})
@@ -63,26 +65,19 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def plan_threads(table: FrameTable, picks: Sequence[int], cores: int, load: float) -> int:
-    """Decoder threads for an exact pass, given the cores we may use and the load average."""
+def plan_threads(table: FrameTable, picks: Sequence[int], cores: int, codec: str) -> int:
+    """Decoder threads for an exact pass: frame threads where the runs between seeks pay."""
     # A frame-threaded decoder holds (threads - 1) frames in flight and refills that pipeline
     # after every seek: with short runs between seeks (a keyframe every 2 s, a target every
-    # 4 s) one thread does the same work with less CPU, and sooner while it has a core to
-    # itself. Long runs (sparse keyframes, many targets), or cores other processes keep
-    # busy, favour cores + 1 threads (FFmpeg's own automatic count).
+    # 4 s) one thread is faster for H.264, HEVC and AV1, even on a loaded machine
+    # (bench/bench_sampling.py). Long runs (sparse keyframes, many targets), and VP9, whose
+    # frames cost more to decode than the refill, gain from cores + 1 threads (FFmpeg's own
+    # automatic count).
     if cores < 2 or not picks:
         return 1
     decoded, seeks = _planned_work(table, picks)
     long_runs = decoded >= _FRAMES_PER_SEEK_FOR_THREADS * max(1, seeks)
-    return min(cores + 1, 8) if long_runs or load > cores - 1 else 1
-
-
-def machine_load() -> float:
-    """One-minute load average (0 where the system does not tell)."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+    return min(cores + 1, 8) if long_runs or codec in _THREADS_ALWAYS else 1
 
 
 def _planned_work(table: FrameTable, picks: Sequence[int]) -> tuple[int, int]:

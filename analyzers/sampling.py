@@ -66,7 +66,6 @@ from analyzers.pyav_frames import (
     decode_exact,
     decode_keyframes,
     keyframes_for,
-    machine_load,
     merge,
     open_decoder,
     plan_threads,
@@ -164,7 +163,7 @@ def sample_frames(
     """Decode frames at ``times`` (seconds) or spread over the video; ``size`` is (w, h) shown.
 
     ``threads``: PyAV decoder threads; None plans them per file from the GOP structure, the
-    cores this process may use and their load (a worker whose model shares the cores may
+    codec and the cores this process may use (a worker whose model shares the cores may
     pass 1: more decoder threads then only take CPU from the model).
     """
     options = _Options(
@@ -369,29 +368,38 @@ def _decode(
     # codec this FFmpeg has (decord fails on AV1) and needs no cross-check of frame lists.
     with _decodable(path, container, stream, table) as (box, video):
         tag = rotation_tag(video)
-        if plan.keyframes:
-            open_decoder(video, threads=1, skip="NONKEY")
-            decoded = decode_keyframes(box, video, plan.keyframes, options.size, tag, cancel)
-            if plan.picks and rewind(box, video):
-                # Targets no keyframe serves: decoded exactly, in the same container.
-                video.codec_context.skip_frame = "DEFAULT"
-                rotation = tag if tag is not None else decoded.rotation
-                exact = decode_exact(box, video, table, plan.picks, options.size, rotation, cancel)
-                decoded = merge(decoded, exact)
-        else:
-            threads = options.threads or plan_threads(
-                table, plan.picks, available_cores(), machine_load()
+        if not plan.keyframes:
+            return _decode_exact(box, video, table, plan, options, tag, cancel), "pyav"
+        open_decoder(video, threads=1, skip="NONKEY")
+        decoded = decode_keyframes(box, video, plan.keyframes, options.size, tag, cancel)
+    if plan.picks:
+        # Targets no keyframe serves get their exact frames from a decoder of their own:
+        # its threads cannot change once open, and keyframes want one, runs want more.
+        with open_media(path) as again:
+            rotation = tag if tag is not None else decoded.rotation
+            exact = _decode_exact(
+                again, again.streams[stream.index], table, plan, options, rotation, cancel
             )
-            open_decoder(video, threads=threads)
-            decoded = decode_exact(box, video, table, plan.picks, options.size, tag, cancel)
-    if decoded.issues:
-        log.info(
-            "%s: PyAV could not decode %d packets: %s",
-            path.name,
-            len(decoded.issues),
-            decoded.issues[0],
-        )
+        decoded = merge(decoded, exact)
     return decoded, "pyav"
+
+
+def _decode_exact(
+    container: Any,
+    stream: Any,
+    table: FrameTable,
+    plan: _Plan,
+    options: _Options,
+    rotation: int | None,
+    cancel: threading.Event,
+) -> Decoded:
+    codec = stream.codec_context.name
+    threads = options.threads or plan_threads(table, plan.picks, available_cores(), codec)
+    open_decoder(stream, threads=threads)
+    decoded = decode_exact(container, stream, table, plan.picks, options.size, rotation, cancel)
+    if decoded.issues:
+        log.info("PyAV could not decode %d packets: %s", len(decoded.issues), decoded.issues[0])
+    return decoded
 
 
 @contextlib.contextmanager
