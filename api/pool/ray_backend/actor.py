@@ -23,10 +23,31 @@ from api.pool.worker import Worker
 from api.settings import Settings
 
 
+class Outbox:
+    """Messages for the front; a poll waits on it until there is something to say."""
+
+    def __init__(self) -> None:
+        self._items: deque[ToFront] = deque()
+        self._ready = threading.Condition()
+
+    def append(self, message: ToFront) -> None:
+        with self._ready:
+            self._items.append(message)
+            self._ready.notify_all()
+
+    def drain(self, wait_s: float) -> list[ToFront]:
+        with self._ready:
+            if not self._items:
+                self._ready.wait(wait_s)
+            items = list(self._items)
+            self._items.clear()
+        return items
+
+
 class _OutboxHandler(logging.Handler):
     """Sends the actor's log records to the front, which writes the one log file."""
 
-    def __init__(self, outbox: deque[ToFront], worker_id: int) -> None:
+    def __init__(self, outbox: Outbox, worker_id: int) -> None:
         super().__init__()
         self.outbox, self.worker_name = outbox, f"worker-{worker_id}"
 
@@ -49,7 +70,7 @@ class WorkerActor:
     def __init__(self, settings: Settings, worker_id: int, device: str, cpu_threads: int) -> None:
         import ray
 
-        self._outbox: deque[ToFront] = deque()
+        self._outbox = Outbox()
         self._spool = Path(tempfile.mkdtemp(prefix="tiktok-analyzer-ray-"))
         self._videos: dict[str, Path] = {}
         self.exit_code: int | None = None
@@ -82,14 +103,13 @@ class WorkerActor:
     def deliver(self, message: ToWorker) -> None:
         self.worker.deliver(message)
 
-    def poll(self) -> tuple[list[ToFront], bool]:
-        """What the worker said since the last poll, a fresh heartbeat, and whether it ended."""
+    def poll(self, wait_s: float = 0.0) -> tuple[list[ToFront], bool]:
+        """What the worker said since the last poll (waiting up to wait_s for something), a
+        fresh heartbeat, and whether the worker has ended."""
         exited = self.exit_code is not None
-        messages: list[ToFront] = []
-        while self._outbox:
-            messages.append(self._outbox.popleft())
+        messages = self._outbox.drain(0.0 if exited else wait_s)
         messages.append(self.worker.heartbeat())
-        return messages, exited
+        return messages, self.exit_code is not None
 
     def pid(self) -> int:
         return os.getpid()

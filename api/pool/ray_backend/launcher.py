@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import queue
+import threading
 import time
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import RayError
 
 from api.pool.devices import cpu_threads_per_worker
 from api.pool.handle import WorkerGone, WorkerHandle, WorkerLauncher
@@ -25,6 +28,8 @@ from api.settings import Settings
 
 log = logging.getLogger("api.pool.ray")
 
+#: how long one poll of an actor waits for news (a heartbeat comes back at least this often)
+POLL_WAIT_S = 0.5
 #: object store of a private Ray (RAY_ADDRESS=local); big videos spill to disk beyond it
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
@@ -34,56 +39,96 @@ def _host(address: str) -> str:
 
 
 class RayHandle(WorkerHandle):
-    """The supervisor's end of one actor: calls out, one poll in flight at a time."""
+    """The supervisor's end of one actor.
+
+    A pump thread long-polls the actor and writes a byte to a pipe whenever it has
+    messages, so the supervisor's loop wakes at once, as it does for a local pipe.
+    An actor that stops answering stops the heartbeats, and the supervisor's
+    heartbeat timeout replaces it.
+    """
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
-        self._poll: Any = None
-        self._calls: list[Any] = []  # run_job/deliver calls whose errors must not pass unseen
+        self._inbox: queue.SimpleQueue[ToFront] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._gone = threading.Event()
+        self._stopped = threading.Event()
+        self._pumping = True
+        self._fd_lock = threading.Lock()
+        threading.Thread(target=self._pump, name="ray-poll", daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            self._pump_until_gone()
+        finally:
+            with self._fd_lock:
+                self._pumping = False
+                if self._stopped.is_set():
+                    self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        # Closed once both the pump and the supervisor are done with it (fd numbers get
+        # reused: a late write to a closed one could land in another file).
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _pump_until_gone(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                messages, exited = ray.get(self.actor.poll.remote(POLL_WAIT_S))
+            except RayError:
+                exited, messages = True, []  # the actor or its node died
+            for message in messages:
+                self._inbox.put(message)
+            if exited:
+                self._gone.set()
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+            if exited:
+                return
 
     def send(self, message: ToWorker) -> bool:
+        if self._gone.is_set():
+            return False
         try:
             if isinstance(message, RunJob):
                 video = ray.put(message.job.upload.read_bytes())
-                self._calls.append(self.actor.run_job.remote(message.job, video))
+                self.actor.run_job.remote(message.job, video)
             else:
-                self._calls.append(self.actor.deliver.remote(message))
+                self.actor.deliver.remote(message)
             return True
         except (RayError, OSError):
             return False
 
     def receive(self) -> list[ToFront]:
-        if self._poll is None:
-            self._poll = self.actor.poll.remote()
-        ready, _ = ray.wait([self._poll], timeout=0)
-        self._calls = [c for c in self._calls if not ray.wait([c], timeout=0)[0]]
-        if not ready:
-            return []  # still thinking; a poll that never returns ends as a missed heartbeat
-        try:
-            messages, exited = ray.get(self._poll)
-        except RayError:
-            raise WorkerGone() from None  # the actor or its node died
-        self._poll = None
-        if exited:
+        with contextlib.suppress(OSError):
+            while os.read(self._wake_r, 512):
+                pass
+        messages: list[ToFront] = []
+        while not self._inbox.empty():
+            messages.append(self._inbox.get())
+        if self._gone.is_set():
             raise WorkerGone(messages)
-        return list(messages)
+        return messages
+
+    def waitables(self) -> list[Any]:
+        return [self._wake_r]
 
     def stop(self, grace_s: float) -> list[ToFront]:
+        self._gone.wait(grace_s)  # the actor ends its worker after Stop
         messages: list[ToFront] = []
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            try:
-                batch, exited = ray.get(self.actor.poll.remote(), timeout=0.5)
-            except (GetTimeoutError, RayError):
-                break
-            messages.extend(batch)
-            if exited:
-                break
-            time.sleep(0.1)
+        while not self._inbox.empty():
+            messages.append(self._inbox.get())
         self.kill()
         return messages
 
     def kill(self) -> None:
+        with self._fd_lock:
+            self._stopped.set()
+            if not self._pumping:
+                self._close_pipe()
         with contextlib.suppress(RayError):  # already gone
             ray.kill(self.actor, no_restart=True)
 
