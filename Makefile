@@ -8,7 +8,10 @@ TEST_MODEL  ?= .test-model
 STAMP       := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-tools
 # Debian tools the operations tests drive for real.
-SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck
+SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck \
+                debootstrap systemd-container iproute2 espeak-ng fonts-dejavu-core
+# Debian packages the analysis stages use at run time (OCR language data).
+STAGE_PACKAGES := tesseract-ocr tesseract-ocr-eng
 
 .PHONY: install test lint typecheck pytest run demo bench system-tools clean
 
@@ -19,13 +22,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[dev,ray]"
+	# Shot detection: scenedetect without its opencv-python requirement (see pyproject.toml).
+	$(PY) -m pip install --quiet --no-deps "scenedetect[opencv-headless]==0.7.2"
+	@if [ "$$(id -u)" = 0 ]; then \
+	  dpkg -s $(STAGE_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(STAGE_PACKAGES) >/dev/null; }; \
+	else dpkg -s $(STAGE_PACKAGES) >/dev/null 2>&1 || \
+	  echo "note: OCR needs Debian packages: sudo apt-get install $(STAGE_PACKAGES)"; fi
 	touch $@
 
 system-tools: $(SYSTEM_STAMP)
 
 $(SYSTEM_STAMP): | $(STAMP)
 	@missing=""; \
-	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck; do command -v $$t >/dev/null || missing=1; done; \
+	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck debootstrap systemd-nspawn ss espeak-ng; do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_TOOLS) >/dev/null; \

@@ -33,7 +33,7 @@ def main() -> None:
                 capture_output=True, text=True, check=True, cwd=ROOT,
             )  # fmt: skip
             wall = time.perf_counter() - started
-            timings = json.loads(proc.stdout)["timings"]
+            timings = json.loads(proc.stdout)["result"]["timings"]
             print(
                 f"{quantization:<14}{wall:>9.2f}{timings['total_s']:>9.2f}"
                 f"{timings['decode_s']:>10.2f}{timings['inference_s']:>9.2f}{wall / 60:>15.3f}"

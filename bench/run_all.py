@@ -17,6 +17,8 @@ BENCHMARKS = [
     "bench_cli",
     "bench_serving",
     "bench_backends",
+    "bench_stages",
+    "bench_video_llm",
 ]
 
 
@@ -24,6 +26,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"# tiktok-analyzer benchmarks on {platform.machine()}, {os.cpu_count()} cores")
     only = sys.argv[1:] or BENCHMARKS
+    del sys.argv[1:]  # each benchmark reads its own defaults, not run_all's arguments
     for name in only:
         print(f"\n# {name}", flush=True)
         importlib.import_module(f"bench.{name}").main()
