@@ -78,6 +78,7 @@ def _model_out(ctx: AppContext, reported: dict[str, Any] | None) -> ModelOut:
             quantization=reported.get("quantization", s.quantization),
             analyzer=reported.get("analyzer", s.analyzer),
             test_model=bool(reported.get("test_model", False)),
+            experimental=bool(reported.get("experimental", False)),
         )
     from analyzers.tiny_model import TEST_MODEL_MARKER
 

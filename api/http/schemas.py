@@ -85,6 +85,7 @@ class ModelOut(BaseModel):
     quantization: str
     analyzer: str
     test_model: bool
+    experimental: bool = Field(default=False, description="true for the video-llm analyzer")
 
 
 class WorkerOut(BaseModel):
