@@ -189,6 +189,11 @@ class Supervisor:
             slot = next((s for s in self.slots if s.current_job == job_id), None)
             return slot.progress if slot is not None else None
 
+    def queue_positions(self) -> dict[str, int]:
+        """Each queued job's place in line, 1 for the next to start."""
+        with self._lock:
+            return {attempt.id: i for i, attempt in enumerate(self.pending, start=1)}
+
     def model_unavailable(self) -> str | None:
         """The reason no worker can ever become ready (a permanent load failure), else None."""
         with self._lock:
