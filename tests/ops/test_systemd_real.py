@@ -2,8 +2,9 @@
 
 install.sh + `systemctl enable --now` with the tiny model, a restart that keeps queued jobs,
 kill -9 of the main process, the watchdog on a stopped main process, a clean stop,
-restart_services.sh status facing a server the unit did not start, and a configuration error (weights the service user cannot read) that fails the start at once,
-says why, and is not restarted in a loop, by systemd or by health_check.sh.
+restart_services.sh status facing a server the unit did not start, and a configuration
+error (weights the service user cannot read) that fails the start at once, says why, and
+is not restarted in a loop, by systemd or by health_check.sh.
 """
 
 from __future__ import annotations
