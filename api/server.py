@@ -28,6 +28,8 @@ import uvicorn
 from api import __version__
 from api.http.app import create_app
 from api.http.context import AppContext
+from api.jobs.callbacks import CallbackSender
+from api.jobs.fetch import AddressGuard
 from api.jobs.files import UploadFiles
 from api.jobs.intake import Intake
 from api.jobs.keyframes import KeyframeStore
@@ -125,8 +127,11 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     signals.wake = supervisor.wake
     signals.install()
     supervisor.add_listener(lambda job: files.remove(job.upload))
+    guard = AddressGuard(allow_private=settings.url_allow_private)
+    callbacks = CallbackSender(settings, store, guard)
+    supervisor.add_listener(callbacks.job_ended)  # only queues: delivery is the sender's thread
     ctx = AppContext(
-        settings, supervisor, store, Intake(settings, files), metrics, liveness, keyframes
+        settings, supervisor, store, Intake(settings, files, guard), metrics, liveness, keyframes
     )
     app = create_app(ctx)
     server = uvicorn.Server(
@@ -143,6 +148,8 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
         )
     )
     supervisor.start(recovered)
+    callbacks.resume()
+    callbacks.start()
     http = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="http")
     http.start()
     host, port = sock.getsockname()[:2]
@@ -157,6 +164,7 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
         ctx.waiters.notify_all()
         server.should_exit = True
         http.join(HTTP_SHUTDOWN_GRACE_S + 5)
+        callbacks.stop()
         store.close()
         notifier.close()
         sock.close()

@@ -93,8 +93,28 @@ class Settings(BaseSettings):
         30.0, ge=0, description="finished jobs, results and keyframes older than this go; 0 = keep"
     )
     api_key: SecretStr | None = None
+    url_timeout_s: float = Field(120.0, gt=0, description="time a video link may take to download")
+    url_allow_private: bool = Field(
+        False, description="video links and callbacks may reach loopback and private addresses"
+    )
+    callback_timeout_s: float = Field(10.0, gt=0, description="one callback delivery attempt")
+    callback_backoff_s: float = Field(
+        2.0, gt=0, description="first wait before a failed callback is retried (doubles)"
+    )
+    callback_retry_s: float = Field(
+        3600.0, ge=0, description="callbacks are retried for this long after the job ended"
+    )
+    public_url: str = Field(
+        "", description="base of the links sent in callbacks; empty = http://HOST:PORT"
+    )
     prefetch: bool = Field(
         True, description="decode the next job while the model runs the current one"
+    )
+    batch_videos: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="videos decoded ahead per worker whose prompts share model calls",
     )
 
     # --- test hooks (never set in production) -------------------------------------
@@ -142,6 +162,11 @@ class Settings(BaseSettings):
         if self.job_timeout_s > 0:
             return self.job_timeout_s
         return self.job_timeout_base_s + self.job_timeout_factor * duration_s
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach the service (the links in callbacks)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def db_path(self) -> Path:

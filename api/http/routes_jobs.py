@@ -37,9 +37,22 @@ _ANALYZE_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the video"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the video (or give url instead)",
+                        },
+                        "url": {
+                            "type": "string",
+                            "maxLength": 2048,
+                            "description": "instead of file: a direct http(s) link to a video file",
+                        },
+                        "callback_url": {
+                            "type": "string",
+                            "maxLength": 2048,
+                            "description": "POSTed the job's status when it ends",
+                        },
                         "frames": {
                             "type": "integer",
                             "minimum": 1,
@@ -88,8 +101,24 @@ async def analyze(
         ),
     ] = None,
     wait: Annotated[bool | None, Query(description="wait for the result (default true)")] = None,
+    url: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="instead of a file: a direct http(s) link to a video file "
+            "(form field also accepted)",
+        ),
+    ] = None,
+    callback_url: Annotated[
+        str | None,
+        Query(
+            max_length=2048,
+            description="POSTed the job's status and links when it ends (form field also accepted)",
+        ),
+    ] = None,
 ) -> Response:
-    """Upload a video as multipart field `file`; options as form fields or query parameters.
+    """Upload a video as multipart field `file`, or give `url`; options as form fields or query
+    parameters.
 
     With wait=true (default) the reply is 200 with the job and its result, or the
     job's error status if it failed; past the wait limit 202 and the job to poll.
@@ -97,7 +126,9 @@ async def analyze(
     try:
         _refuse_if_busy(ctx)
         submission = await ctx.intake.receive(
-            request.headers, request.stream(), RequestOptions(frames, aspects, wait)
+            request.headers,
+            request.stream(),
+            RequestOptions(frames, aspects, wait, url, callback_url),
         )
     except AnalyzerError as exc:
         ctx.metrics.rejected.labels(exc.code).inc()

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from analyzers.schema import AnalysisResult
-from api.jobs.record import Job, JobStatus, Progress
+from api.jobs.record import Callback, CallbackStatus, Job, JobStatus, Progress
 
 WorkerStateName = Literal["STARTING", "READY", "BUSY", "ERROR", "RESTARTING", "STOPPED"]
 
@@ -46,6 +46,16 @@ class ProgressOut(BaseModel):
     frames_total: int
 
 
+class CallbackOut(BaseModel):
+    """Delivery of the job's completion callback."""
+
+    url: str
+    status: CallbackStatus = Field(description="pending until delivered or given up")
+    attempts: int
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
 class JobOut(BaseModel):
     """A job: its state, its options, and its result or error once final."""
 
@@ -65,6 +75,8 @@ class JobOut(BaseModel):
     timings: JobTimings
     result: AnalysisResult | None = Field(None, description="present when status is done")
     error: ErrorDetail | None = Field(None, description="present when failed or cancelled")
+    source_url: str | None = Field(None, description="the link the video was downloaded from")
+    callback: CallbackOut | None = Field(None, description="present when callback_url was given")
 
 
 class JobPage(BaseModel):
@@ -178,4 +190,18 @@ def job_out(job: Job, *, with_result: bool = True, progress: Progress | None = N
         ),
         result=result,
         error=error,
+        source_url=job.source_url,
+        callback=_callback_out(job.callback),
+    )
+
+
+def _callback_out(callback: Callback | None) -> CallbackOut | None:
+    if callback is None:
+        return None
+    return CallbackOut(
+        url=callback.url,
+        status=callback.status,
+        attempts=callback.attempts,
+        last_error=callback.last_error,
+        delivered_at=_ts(callback.delivered_at),
     )

@@ -8,17 +8,20 @@ once, into the frozen AnalysisOptions the job carries to the worker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from analyzers.errors import InvalidOptionError, VideoTooLongError
 from analyzers.probe import probe_video
 from api.errors import RequestRejected
+from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, resolve
 from api.jobs.files import UploadFiles
-from api.jobs.multipart import Upload, spool_multipart
-from api.jobs.record import Job
+from api.jobs.multipart import MAX_FIELDS_TOTAL_BYTES, Upload, spool_multipart
+from api.jobs.record import Callback, Job
 from api.settings import Settings
 
 #: room for the multipart boundaries and text fields around the file itself
@@ -26,6 +29,9 @@ MULTIPART_OVERHEAD = 1024 * 1024
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+#: longest video link or callback URL accepted
+MAX_URL_CHARS = 2048
+_FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class RequestOptions:
     frames: int | None = None
     aspects: str | None = None
     wait: bool | None = None
+    url: str | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,19 +56,63 @@ class Submission:
 class Intake:
     """Turns one upload request into a Submission, or raises an error naming the problem."""
 
-    def __init__(self, settings: Settings, files: UploadFiles) -> None:
+    def __init__(
+        self, settings: Settings, files: UploadFiles, guard: AddressGuard | None = None
+    ) -> None:
         self.settings = settings
         self.files = files
+        self.guard = guard or AddressGuard(allow_private=settings.url_allow_private)
+        self.download = UrlDownload(
+            files, self.guard, int(settings.max_upload_mb * 1024 * 1024), settings.url_timeout_s
+        )
 
     async def receive(
         self, headers: Mapping[str, str], body: AsyncIterator[bytes], query: RequestOptions
     ) -> Submission:
-        upload = await self._spool(headers, body)
+        upload = await self._read_body(headers, body, query)
         try:
-            return await asyncio.to_thread(self._submission, upload, query)
+            callback = await self._callback(
+                _given(upload.fields.get("callback_url"), query.callback_url)
+            )
+            url = _given(upload.fields.get("url"), query.url)
+            if url is not None:
+                if upload.path is not None:
+                    raise RequestRejected("file_and_url", "send either a file or a url, not both")
+                fetched = await self.download.fetch(_capped(url, "url"))
+                upload = dataclasses.replace(fetched, fields=upload.fields)
+            return await asyncio.to_thread(self._submission, upload, query, url, callback)
         except BaseException:
             self.files.remove(upload.path)
             raise
+
+    async def _read_body(
+        self, headers: Mapping[str, str], body: AsyncIterator[bytes], query: RequestOptions
+    ) -> Upload:
+        """The multipart upload, a urlencoded form, or nothing when the query names a url."""
+        content_type = headers.get("content-type", "")
+        kind = content_type.split(";", 1)[0].strip().lower()
+        if kind == _FORM:
+            return Upload(fields=await _read_form(body))
+        if kind != "multipart/form-data" and _given(None, query.url) is not None:
+            return Upload()
+        return await self._spool(headers, body)
+
+    async def _callback(self, raw: str | None) -> Callback | None:
+        """The callback to record, its address checked now (and again at each delivery)."""
+        if raw is None:
+            return None
+        url = parse_url(_capped(raw, "callback_url"), "callback_url")
+        try:
+            await asyncio.wait_for(resolve(url, self.guard), self.settings.callback_timeout_s)
+        except asyncio.TimeoutError:
+            raise InvalidOptionError(
+                "callback_url: its host name did not resolve in time"
+            ) from None
+        except RequestRejected as exc:
+            if exc.code == "url_fetch_failed":
+                raise InvalidOptionError(f"callback_url: {exc.message}") from None
+            raise
+        return Callback(url=str(url))
 
     async def _spool(self, headers: Mapping[str, str], body: AsyncIterator[bytes]) -> Upload:
         """Spool the body to disk; 413 from Content-Length alone when it already says too big."""
@@ -73,11 +125,18 @@ class Intake:
             )
         return await spool_multipart(headers.get("content-type", ""), body, self.files, limit)
 
-    def _submission(self, upload: Upload, query: RequestOptions) -> Submission:
+    def _submission(
+        self,
+        upload: Upload,
+        query: RequestOptions,
+        source_url: str | None,
+        callback: Callback | None,
+    ) -> Submission:
         """Validate options and probe the file (blocking: runs in a thread)."""
         if upload.path is None:
             raise RequestRejected(
-                "missing_file", "no file: send the video in the form field 'file'"
+                "missing_file",
+                "no file: send the video in the form field 'file', or a link to it in 'url'",
             )
         options = self.settings.analysis_options(
             _frames(upload.fields.get("frames"), query.frames),
@@ -97,8 +156,39 @@ class Intake:
             filename=upload.filename,
             size_bytes=upload.size,
             duration_s=info.duration_s,
+            source_url=source_url.strip() if source_url else None,
+            callback=callback,
         )
         return Submission(job, wait)
+
+
+def _given(field: str | None, query: str | None) -> str | None:
+    """The form field when given, else the query parameter; blank counts as absent."""
+    value = field if field is not None else query
+    return value if value is not None and value.strip() else None
+
+
+def _capped(raw: str, name: str) -> str:
+    if len(raw) > MAX_URL_CHARS:
+        raise InvalidOptionError(f"{name} is longer than {MAX_URL_CHARS} characters")
+    return raw
+
+
+async def _read_form(body: AsyncIterator[bytes]) -> dict[str, str]:
+    """A small urlencoded form (url=...&frames=...), capped like multipart text fields."""
+    data = bytearray()
+    async for chunk in body:
+        data += chunk
+        if len(data) > MAX_FIELDS_TOTAL_BYTES:
+            raise RequestRejected(
+                "field_too_large",
+                f"the form's text fields exceed {MAX_FIELDS_TOTAL_BYTES // 1024} KB in total",
+            )
+    try:
+        pairs = parse_qsl(data.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise RequestRejected("bad_multipart", "malformed form body") from None
+    return dict(pairs)
 
 
 def _frames(raw: str | None, query: int | None) -> int | None:

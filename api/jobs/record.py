@@ -12,6 +12,7 @@ from analyzers.options import AnalysisOptions
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
 FINAL: frozenset[JobStatus] = frozenset({"done", "failed", "cancelled"})
+CallbackStatus = Literal["pending", "delivered", "failed"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,17 @@ class Progress:
 
     frames_done: int
     frames_total: int
+
+
+@dataclass(frozen=True)
+class Callback:
+    """Where the job's end is announced, and how delivery went so far."""
+
+    url: str
+    status: CallbackStatus = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: float | None = None
 
 
 @dataclass
@@ -48,6 +60,8 @@ class Job:
     result: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    source_url: str | None = None
+    callback: Callback | None = None
 
     @property
     def final(self) -> bool:

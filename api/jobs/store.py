@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analyzers.options import AnalysisOptions
-from api.jobs.record import STATUSES, Job, JobStatus
+from api.jobs.record import STATUSES, Callback, Job, JobStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _CREATE = """
 CREATE TABLE jobs (
@@ -40,7 +40,13 @@ CREATE TABLE jobs (
     model_finished_at REAL,
     result TEXT,
     error_code TEXT,
-    error_message TEXT
+    error_message TEXT,
+    source_url TEXT,
+    callback_url TEXT,
+    callback_status TEXT,
+    callback_attempts INTEGER NOT NULL DEFAULT 0,
+    callback_last_error TEXT,
+    callback_delivered_at REAL
 );
 CREATE INDEX jobs_by_status ON jobs(status);
 CREATE INDEX jobs_by_created ON jobs(created_at);
@@ -57,8 +63,36 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs DROP COLUMN aspects")
 
 
+_V3_COLUMNS = (
+    "source_url TEXT",
+    "callback_url TEXT",
+    "callback_status TEXT",
+    "callback_attempts INTEGER NOT NULL DEFAULT 0",
+    "callback_last_error TEXT",
+    "callback_delivered_at REAL",
+)
+
+
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """v3 remembers a video link's source and the completion callback with its delivery."""
+    for column in _V3_COLUMNS:
+        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+
+
 #: MIGRATIONS[n] takes a database from version n to n + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def _callback(row: sqlite3.Row) -> Callback | None:
+    if not row["callback_url"]:
+        return None
+    return Callback(
+        url=row["callback_url"],
+        status=row["callback_status"] or "pending",
+        attempts=row["callback_attempts"],
+        last_error=row["callback_last_error"],
+        delivered_at=row["callback_delivered_at"],
+    )
 
 
 class JobStore:
@@ -158,7 +192,34 @@ class JobStore:
             result=json.loads(row["result"]) if row["result"] else None,
             error_code=row["error_code"],
             error_message=row["error_message"],
+            source_url=row["source_url"],
+            callback=_callback(row),
         )
+
+    # --- callbacks --------------------------------------------------------------------
+    def record_callback(self, job_id: str, callback: Callback) -> None:
+        """Store how delivery of the job's callback went so far."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET callback_status = ?, callback_attempts = ?,"
+                " callback_last_error = ?, callback_delivered_at = ? WHERE id = ?",
+                (
+                    callback.status,
+                    callback.attempts,
+                    callback.last_error,
+                    callback.delivered_at,
+                    job_id,
+                ),
+            )
+
+    def pending_callbacks(self) -> list[str]:
+        """Ended jobs whose callback is still to be delivered, oldest end first."""
+        with self._tx() as c:
+            rows = c.execute(
+                "SELECT id FROM jobs WHERE callback_status = 'pending'"
+                " AND status IN ('done', 'failed', 'cancelled') ORDER BY finished_at"
+            ).fetchall()
+        return [r[0] for r in rows]
 
     # --- queries ---------------------------------------------------------------------
     def insert(self, job: Job) -> None:
@@ -166,7 +227,8 @@ class JobStore:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO jobs (id, status, created_at, upload_path, filename, size_bytes,"
-                " duration_s, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " duration_s, options, source_url, callback_url, callback_status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.status,
@@ -176,6 +238,9 @@ class JobStore:
                     job.size_bytes,
                     job.duration_s,
                     json.dumps(options),
+                    job.source_url,
+                    job.callback.url if job.callback else None,
+                    job.callback.status if job.callback else None,
                 ),
             )
 

@@ -1,0 +1,158 @@
+"""Completion callbacks: when a job ends, POST its status to the URL the client gave.
+
+One sender thread delivers them, off the supervisor loop: the listener only puts
+the job id on a queue. Each attempt is written to the job's row, so the delivery
+shows in GET /jobs/{id} and survives a restart (``resume`` picks up the pending).
+A failed attempt is retried with doubling waits until ``callback_retry_s`` after
+the job ended; then the callback is marked failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import logging
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from analyzers.errors import AnalyzerError
+from api.jobs.fetch import AddressGuard, parse_url, resolve_sync
+from api.jobs.record import Callback, Job
+from api.jobs.store import JobStore
+from api.settings import Settings
+
+log = logging.getLogger("api.jobs.callbacks")
+
+#: longest wait between two attempts, however many failed before
+MAX_BACKOFF_S = 300.0
+#: characters of an error kept on the job
+ERROR_CHARS = 300
+
+
+def payload(job: Job, base_url: str) -> dict[str, Any]:
+    """The JSON body posted to the callback URL."""
+    links = {"job": f"{base_url}/jobs/{job.id}"}
+    if job.status == "done":
+        links["result"] = f"{base_url}/jobs/{job.id}/export?format=json"
+    error = (
+        {"code": job.error_code, "message": job.error_message or job.error_code}
+        if job.error_code
+        else None
+    )
+    return {"job_id": job.id, "status": job.status, "error": error, "links": links}
+
+
+class CallbackSender:
+    """A thread delivering completion callbacks, with retries, recorded in the store."""
+
+    def __init__(self, settings: Settings, store: JobStore, guard: AddressGuard) -> None:
+        self.settings, self.store, self.guard = settings, store, guard
+        self._due: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="callbacks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def resume(self) -> int:
+        """Queue the callbacks of ended jobs a previous run had not delivered; how many."""
+        pending = self.store.pending_callbacks()
+        for job_id in pending:
+            self.schedule(job_id)
+        if pending:
+            log.info("resuming %d undelivered callback(s)", len(pending))
+        return len(pending)
+
+    def job_ended(self, job: Job) -> None:
+        """Supervisor listener: never blocks, only queues."""
+        if job.callback is not None:
+            self.schedule(job.id)
+
+    def schedule(self, job_id: str, at: float | None = None) -> None:
+        with self._cond:
+            heapq.heappush(self._due, (time.time() if at is None else at, job_id))
+            self._cond.notify()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _next(self) -> str | None:
+        """Wait for the next due job id; None when stopping."""
+        with self._cond:
+            while not self._stopping:
+                now = time.time()
+                if self._due and self._due[0][0] <= now:
+                    return heapq.heappop(self._due)[1]
+                wait = self._due[0][0] - now if self._due else None
+                self._cond.wait(wait)
+            return None
+
+    def _run(self) -> None:
+        while (job_id := self._next()) is not None:
+            try:
+                self.deliver(job_id)
+            except Exception:
+                log.exception("callback of job %s", job_id)
+
+    def deliver(self, job_id: str) -> Callback | None:
+        """One attempt for the job's callback; records it and schedules the retry if needed."""
+        job = self.store.get(job_id)
+        if job is None or job.callback is None or job.callback.status != "pending":
+            return None  # removed, or already settled
+        error = self._post(job, job.callback.url)
+        attempts = job.callback.attempts + 1
+        if error is None:
+            done = dataclasses.replace(
+                job.callback, status="delivered", attempts=attempts, delivered_at=time.time()
+            )
+            self.store.record_callback(job.id, done)
+            log.info("callback delivered after %d attempt(s)", attempts, extra={"job_id": job.id})
+            return done
+        retry_at = time.time() + min(
+            self.settings.callback_backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S
+        )
+        give_up = retry_at > (job.finished_at or time.time()) + self.settings.callback_retry_s
+        state = dataclasses.replace(
+            job.callback,
+            status="failed" if give_up else "pending",
+            attempts=attempts,
+            last_error=error[:ERROR_CHARS],
+        )
+        self.store.record_callback(job.id, state)
+        if give_up:
+            log.warning(
+                "callback not delivered after %d attempt(s): %s",
+                attempts,
+                error,
+                extra={"job_id": job.id},
+            )
+        else:
+            self.schedule(job.id, retry_at)
+        return state
+
+    def _post(self, job: Job, url: str) -> str | None:
+        """POST the payload once (no redirects); the error, or None when it was accepted."""
+        try:
+            pinned = resolve_sync(parse_url(url, "callback_url"), self.guard)
+        except AnalyzerError as exc:
+            return exc.message
+        body = payload(job, self.settings.base_url)
+        try:
+            # trust_env=False: a proxy would connect for us and defeat the address check.
+            with httpx.Client(timeout=self.settings.callback_timeout_s, trust_env=False) as client:
+                response = client.post(
+                    pinned.url, json=body, headers=pinned.headers, extensions=pinned.extensions
+                )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"the receiver answered HTTP {response.status_code}"

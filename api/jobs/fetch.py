@@ -1,0 +1,277 @@
+"""Outbound HTTP made safe: the address guard, pinned connections, and the video download.
+
+Every outbound request (a video link, a completion callback) resolves the name
+itself, checks every address it got, and connects to the checked one: a DNS
+answer that changes between the check and the connect (rebinding) cannot steer
+the request elsewhere. Redirects are followed by hand, each hop checked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote
+
+import httpx
+
+from api.errors import RequestRejected
+from api.jobs.files import UploadFiles
+from api.jobs.multipart import Upload
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: cloud metadata endpoints: refused even when private addresses are allowed
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: redirects followed before giving up
+MAX_REDIRECTS = 5
+#: a web page announces itself in its first bytes even with a wrong Content-Type
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _embedded_v4(addr: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), else itself."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr.sixtofour is not None:
+            return addr.sixtofour
+        if addr in _NAT64:
+            return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return addr
+
+
+@dataclass(frozen=True)
+class AddressGuard:
+    """Which addresses outbound requests may reach.
+
+    Public (globally routable, not multicast) addresses always; loopback, private,
+    link-local and reserved ones only with ``allow_private``; metadata never.
+    ``exempt`` names addresses allowed even when private ones are not.
+    """
+
+    allow_private: bool = False
+    exempt: frozenset[IPAddress] = field(default_factory=frozenset)
+
+    def refusal(self, ip: str) -> str | None:
+        """Why ``ip`` may not be reached, or None when it may."""
+        raw = ipaddress.ip_address(ip.split("%", 1)[0])
+        addr = _embedded_v4(raw)
+        if raw in self.exempt or addr in self.exempt:
+            return None
+        if raw in METADATA_ADDRESSES or addr in METADATA_ADDRESSES:
+            return f"{ip} is a cloud metadata address"
+        if self.allow_private:
+            return None
+        if addr.is_multicast or not addr.is_global or not raw.is_global:
+            return f"{ip} is a loopback, private, link-local or reserved address"
+        return None
+
+    def check(self, host: str, addresses: Iterable[str]) -> str:
+        """The address to connect to; RequestRejected when any of them is refused."""
+        found = list(dict.fromkeys(addresses))
+        if not found:
+            raise RequestRejected("url_fetch_failed", f"{_short(host)} has no address")
+        for ip in found:
+            reason = self.refusal(ip)
+            if reason is not None:
+                raise RequestRejected(
+                    "url_not_allowed",
+                    f"links to {_short(host)} are not allowed: {reason}",
+                )
+        return found[0]
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """One request to a checked address: the URL to send, its Host header and SNI name."""
+
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def parse_url(raw: str, what: str = "url") -> httpx.URL:
+    """An absolute http(s) URL with a host, or RequestRejected naming the problem."""
+    text = raw.strip()
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise RequestRejected("url_not_allowed", f"{what} is not a valid URL") from None
+    if url.scheme not in ("http", "https"):
+        raise RequestRejected("url_not_allowed", f"{what} must be an http or https link")
+    if not url.host:
+        raise RequestRejected("url_not_allowed", f"{what} has no host name")
+    return url
+
+
+def _literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def _addresses(infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    return [str(info[4][0]) for info in infos]
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def pin(url: httpx.URL, ip: str) -> Pinned:
+    """The request for ``url`` sent to ``ip``: same path, Host and TLS name as the original."""
+    headers = {"Host": url.netloc.decode("ascii")}
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return Pinned(url.copy_with(host=ip), headers, extensions)
+
+
+def resolve_sync(url: httpx.URL, guard: AddressGuard) -> Pinned:
+    """Resolve and check ``url`` (blocking); the pinned request."""
+    literal = _literal(url.host)
+    if literal is not None:
+        return pin(url, guard.check(url.host, [literal]))
+    try:
+        infos = socket.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise RequestRejected(
+            "url_fetch_failed", f"cannot resolve {_short(url.host)}: {exc}"
+        ) from None
+    return pin(url, guard.check(url.host, _addresses(infos)))
+
+
+async def resolve(url: httpx.URL, guard: AddressGuard) -> Pinned:
+    """Resolve and check ``url`` without blocking the event loop; the pinned request."""
+    literal = _literal(url.host)
+    if literal is not None:
+        return pin(url, guard.check(url.host, [literal]))
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise RequestRejected(
+            "url_fetch_failed", f"cannot resolve {_short(url.host)}: {exc}"
+        ) from None
+    return pin(url, guard.check(url.host, _addresses(infos)))
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_html(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() in _HTML_TYPES
+
+
+def _page_error() -> RequestRejected:
+    return RequestRejected(
+        "not_a_video_link",
+        "the link leads to a web page, not a video file: give a direct link to the video "
+        "file (a TikTok page link will not do; download the video or use its file URL)",
+    )
+
+
+def _filename(url: httpx.URL) -> str | None:
+    name = unquote(url.path.rsplit("/", 1)[-1])
+    return name[:255] or None
+
+
+class UrlDownload:
+    """Downloads one video link to a fresh spool file, within the size cap and time limit."""
+
+    def __init__(
+        self, files: UploadFiles, guard: AddressGuard, max_bytes: int, timeout_s: float
+    ) -> None:
+        self.files, self.guard = files, guard
+        self.max_bytes, self.timeout_s = max_bytes, timeout_s
+
+    async def fetch(self, raw_url: str) -> Upload:
+        """The spooled video; RequestRejected for a refused, failed, too big or too slow link."""
+        url = parse_url(raw_url)
+        path = self.files.new_path()
+        try:
+            size, final = await asyncio.wait_for(self._follow(url, path), self.timeout_s)
+        except asyncio.TimeoutError:
+            path.unlink(missing_ok=True)
+            raise RequestRejected(
+                "url_timeout",
+                f"the download did not finish within {self.timeout_s:g} s",
+            ) from None
+        except BaseException:
+            path.unlink(missing_ok=True)  # refused, failed or cancelled: no partial file stays
+            raise
+        return Upload(path=path, filename=_filename(final), size=size)
+
+    async def _follow(self, url: httpx.URL, path: Path) -> tuple[int, httpx.URL]:
+        timeout = httpx.Timeout(self.timeout_s)
+        # trust_env=False: a proxy would connect for us and defeat the address check.
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                pinned = await resolve(url, self.guard)
+                request = client.build_request(
+                    "GET", pinned.url, headers=pinned.headers, extensions=pinned.extensions
+                )
+                try:
+                    response = await client.send(request, stream=True)
+                except httpx.HTTPError as exc:
+                    raise RequestRejected(
+                        "url_fetch_failed", f"cannot fetch {_short(url.host)}: {exc}"
+                    ) from None
+                try:
+                    if response.status_code in _REDIRECTS and "location" in response.headers:
+                        url = parse_url(str(url.join(response.headers["location"])), "redirect")
+                        continue
+                    return await self._save(response, path), url
+                finally:
+                    await response.aclose()
+        raise RequestRejected("url_fetch_failed", f"more than {MAX_REDIRECTS} redirects")
+
+    async def _save(self, response: httpx.Response, path: Path) -> int:
+        if response.status_code != 200:
+            raise RequestRejected(
+                "url_fetch_failed", f"the link answered HTTP {response.status_code}"
+            )
+        if _is_html(response.headers.get("content-type", "")):
+            raise _page_error()
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large()
+        size = 0
+        with open(path, "wb") as out:
+            try:
+                size = await self._stream(response, out)
+            except httpx.HTTPError as exc:
+                raise RequestRejected(
+                    "url_fetch_failed", f"the download broke off: {exc}"
+                ) from None
+        return size
+
+    async def _stream(self, response: httpx.Response, out: BinaryIO) -> int:
+        size = 0
+        async for chunk in response.aiter_bytes():
+            if size == 0 and chunk.lstrip()[:14].lower().startswith(_HTML_STARTS):
+                raise _page_error()
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_large()
+            out.write(chunk)
+        if size == 0:
+            raise RequestRejected("empty_file", "the link gave an empty file")
+        return size
+
+    def _too_large(self) -> RequestRejected:
+        limit_mb = self.max_bytes / (1024 * 1024)
+        return RequestRejected(
+            "upload_too_large", f"the linked file is larger than the {limit_mb:g} MB upload limit"
+        )
