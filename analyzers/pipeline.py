@@ -14,12 +14,13 @@ Keyframes contract: ``prepared.keyframes[i]`` is the JPEG of ``result.frames[i]`
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzers.answers import StageFindings, aggregate_aspects, summarize
-from analyzers.base import Analyzer, ProgressCallback
+from analyzers.base import Analyzer, FrameCaption, ProgressCallback
 from analyzers.options import AnalysisOptions
 from analyzers.probe import probe_video
 from analyzers.sampling import sample_frames
@@ -166,28 +167,56 @@ def _shot_of(timestamp_s: float, shots: list[Shot] | None) -> int | None:
     return max((s.index for s in shots if s.start_s <= timestamp_s + 1e-6), default=0)
 
 
+def describe_prepared_many(
+    videos: Sequence[PreparedVideo],
+    analyzer: Analyzer,
+    model_info: ModelInfo,
+    progress: ProgressCallback | None = None,
+    stages: Stages | None = None,
+) -> list[AnalysisResult]:
+    """Several prepared videos at once: a frame analyzer's frame x prompt rows of all of
+    them share model calls (cross-video batching); each result is what describe_prepared
+    gives for its video alone. Video-level analyzers take them one by one."""
+    if len(videos) == 1 or type(analyzer).describe_video is not Analyzer.describe_video:
+        return [describe_prepared(v, analyzer, model_info, progress, stages) for v in videos]
+    started = time.perf_counter()
+    captions = analyzer.describe_many([(v.model_input, v.aspects) for v in videos], progress)
+    model_s = (time.perf_counter() - started) / len(videos)  # each carries its share
+    return [
+        describe_prepared(v, analyzer, model_info, None, stages, captions=c, model_s=model_s)
+        for v, c in zip(videos, captions, strict=True)
+    ]
+
+
 def describe_prepared(
     prepared: PreparedVideo,
     analyzer: Analyzer,
     model_info: ModelInfo,
     progress: ProgressCallback | None = None,
     stages: Stages | None = None,
+    *,
+    captions: list[FrameCaption] | None = None,
+    model_s: float = 0.0,
 ) -> AnalysisResult:
-    """Run the model on prepared frames (and Whisper on the audio) and build the full result."""
-    started = time.perf_counter()
+    """Run the model on prepared frames (and Whisper on the audio) and build the full result.
+
+    ``captions`` (with the ``model_s`` they took) come from a batch of several videos."""
+    started = time.perf_counter() - model_s
     # Video-level analyzers (video-llm) describe the whole video in one go and return the
     # summary and aspects themselves; frame analyzers (BLIP-2) return None and are aggregated.
-    whole = analyzer.describe_video(
-        prepared.model_input,
-        prepared.aspects,
-        prepared.timestamps,
-        prepared.video.duration_s,
-        progress,
-    )
-    if whole is None:
-        captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
-    else:
-        captions = whole.frames
+    whole = None
+    if captions is None:
+        whole = analyzer.describe_video(
+            prepared.model_input,
+            prepared.aspects,
+            prepared.timestamps,
+            prepared.video.duration_s,
+            progress,
+        )
+        if whole is None:
+            captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
+        else:
+            captions = whole.frames
     # take_warnings: what the analyzer met while describing (e.g. a batch halved after OOM).
     warnings = prepared.warnings + ([] if whole is None else whole.warnings)
     warnings = warnings + analyzer.take_warnings()

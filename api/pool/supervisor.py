@@ -489,7 +489,8 @@ class Supervisor:
             slot.restart_at = None  # no new worker while shutting down
 
     def _dispatch(self) -> None:
-        capacity = 2 if self.settings.prefetch else 1
+        # On the model, plus those decoded ahead (which may share its calls).
+        capacity = 1 + self.settings.batch_videos if self.settings.prefetch else 1
         while self.pending:
             attempt = self.pending[0]
             slot = self._choose_slot(attempt, capacity)

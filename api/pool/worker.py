@@ -75,8 +75,8 @@ class Worker:
         self.device = device
         self.send = send
         self.inbox: queue.Queue[ToWorker] = queue.Queue()
-        # maxsize 1: at most one decoded video waits for the model (memory stays bounded).
-        self.prepared: queue.Queue[Prepared] = queue.Queue(maxsize=1)
+        # At most batch_videos decoded videos wait for the model (memory stays bounded).
+        self.prepared: queue.Queue[Prepared] = queue.Queue(maxsize=settings.batch_videos)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self.stopping = threading.Event()
         self.release_requested = threading.Event()
@@ -207,44 +207,66 @@ class Worker:
         self.send(JobPrepared(job.id, elapsed))
         return Prepared(job, outcome, elapsed)
 
-    def _run_model(self, item: Prepared) -> None:
-        from analyzers.pipeline import describe_prepared
+    def _more_prepared(self) -> list[Prepared]:
+        """Videos already decoded and waiting, to share the model's calls (none are awaited)."""
+        more: list[Prepared] = []
+        while len(more) < self.settings.batch_videos - 1:
+            try:
+                more.append(self.prepared.get_nowait())
+            except queue.Empty:
+                break
+        return more
 
-        job_id = item.job.id
-        if isinstance(item.video, AnalyzerError):
-            self.send(JobFailed(job_id, item.video.code, item.video.message))
+    def _run_model(self, item: Prepared) -> None:
+        from analyzers.pipeline import describe_prepared_many
+
+        batch: list[Prepared] = []
+        for each in [item, *self._more_prepared()]:
+            if isinstance(each.video, AnalyzerError):
+                self.send(JobFailed(each.job.id, each.video.code, each.video.message))
+            else:
+                batch.append(each)
+        if not batch:
             return
-        self.current_job, self.progress = job_id, None
-        self.send(JobOnModel(job_id))
+        self.current_job, self.progress = batch[0].job.id, None
+        for each in batch:
+            self.send(JobOnModel(each.job.id))
         model_started = time.time()
         try:
-            result = describe_prepared(
-                item.video, self.analyzer, self.model_info, self._on_progress, self.stages
+            results = describe_prepared_many(
+                [each.video for each in batch],
+                self.analyzer,
+                self.model_info,
+                self._on_progress,
+                self.stages,
             )
-        except AnalyzerError as exc:
-            self.send(JobFailed(job_id, exc.code, exc.message))
-            return
-        except Exception as exc:  # the job fails; the worker takes the next one
-            log.exception("analysis failed", extra={"job_id": job_id})
-            message = f"analysis failed: {type(exc).__name__}: {exc}"
-            self.send(JobFailed(job_id, "analysis_failed", message))
+        except Exception as exc:  # the jobs fail; the worker takes the next ones
+            self._fail_all(batch, exc)
             return
         finally:
             self.current_job, self.progress = None, None
         model_finished = time.time()
-        log.info(
-            "analysed in %.2f s (decode %.2f s, model %.2f s)",
-            item.prepare_s + model_finished - model_started,
-            item.prepare_s,
-            model_finished - model_started,
-            extra={"job_id": job_id},
-        )
-        keyframes = tuple(item.video.keyframes)
-        self.send(
-            JobDone(
-                job_id, result.model_dump(mode="json"), model_started, model_finished, keyframes
+        for each, result in zip(batch, results, strict=True):
+            log.info(
+                "analysed in %.2f s (decode %.2f s, model %.2f s, %d video(s) per model call)",
+                each.prepare_s + model_finished - model_started,
+                each.prepare_s,
+                model_finished - model_started,
+                len(batch),
+                extra={"job_id": each.job.id},
             )
-        )
+            keyframes = tuple(each.video.keyframes)
+            result_json = result.model_dump(mode="json")
+            self.send(JobDone(each.job.id, result_json, model_started, model_finished, keyframes))
+
+    def _fail_all(self, batch: list[Prepared], exc: Exception) -> None:
+        for each in batch:
+            if isinstance(exc, AnalyzerError):
+                self.send(JobFailed(each.job.id, exc.code, exc.message))
+            else:
+                log.exception("analysis failed", extra={"job_id": each.job.id})
+                message = f"analysis failed: {type(exc).__name__}: {exc}"
+                self.send(JobFailed(each.job.id, "analysis_failed", message))
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress = Progress(done, total)

@@ -1,0 +1,48 @@
+"""Cross-video batching: several prepared videos through one set of model calls, same results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analyzers.base import AnalyzerConfig
+from analyzers.pipeline import describe_prepared, describe_prepared_many, prepare
+from analyzers.registry import create_analyzer
+from api.settings import Settings
+from tests.media import make_video
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("batching")
+    return [
+        make_video(root / f"v{i}.mp4", width=96 + 32 * i, height=160, duration_s=2 + i, fps=10)
+        for i in range(3)
+    ]
+
+
+def test_batched_results_equal_one_at_a_time_in_fp32(
+    tiny_model_dir: Path, videos: list[Path]
+) -> None:
+    config = AnalyzerConfig(
+        model=str(tiny_model_dir), quantization="fp32", device="cpu", batch_size=7
+    )
+    analyzer = create_analyzer("blip2", config)
+    info = analyzer.load()
+    settings = Settings()
+    # Different frame counts and aspects per video: rows of all of them share generate() calls.
+    options = [
+        settings.analysis_options(2, "scene,mood"),
+        settings.analysis_options(3, "people"),
+        settings.analysis_options(1, None),
+    ]
+    prepared = [prepare(v, analyzer, o) for v, o in zip(videos, options, strict=True)]
+    alone = [describe_prepared(p, analyzer, info) for p in prepared]
+    seen: list[tuple[int, int]] = []
+    together = describe_prepared_many(prepared, analyzer, info, lambda d, t: seen.append((d, t)))
+    for one, batched in zip(alone, together, strict=True):
+        assert batched.frames == one.frames
+        assert batched.aspects == one.aspects
+        assert batched.summary == one.summary
+    assert seen and seen[-1][0] == seen[-1][1] == 6  # progress counts the frames of all
