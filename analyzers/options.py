@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from analyzers.errors import InvalidOptionError
 from analyzers.prompts import DEFAULT_ASPECTS, resolve_aspects
-from analyzers.sampling import Decoder
+from analyzers.sampling import Decoder, Seek
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class AnalysisOptions:
     decoder: Decoder
     decode_timeout_s: float
     max_duration_s: float
+    seek: Seek
 
     @classmethod
     def create(
@@ -34,6 +35,7 @@ class AnalysisOptions:
         decoder: Decoder,
         decode_timeout_s: float,
         max_duration_s: float,
+        seek: Seek,
     ) -> AnalysisOptions:
         """Validate a request's choices against the configured limits."""
         if isinstance(frames, bool) or not 1 <= frames <= max_frames:
@@ -44,6 +46,7 @@ class AnalysisOptions:
             decoder=decoder,
             decode_timeout_s=decode_timeout_s,
             max_duration_s=max_duration_s,
+            seek=seek,
         )
 
 

@@ -90,8 +90,11 @@ def prepare(
     analyzer: Analyzer,
     options: AnalysisOptions,
     stages: Stages | None = None,
+    threads: int | None = None,
 ) -> PreparedVideo:
-    """Probe, sample and preprocess (plus the stages' CPU work); safe to run beside the model."""
+    """Probe, sample and preprocess (plus the stages' CPU work); safe to run beside the model.
+
+    ``threads``: decoder threads (None: the sampler chooses per file)."""
     started = time.perf_counter()
     warnings: list[str] = []
     stages_s: dict[str, float] = {}
@@ -118,6 +121,8 @@ def prepare(
         max_duration_s=options.max_duration_s,
         timeout_s=options.decode_timeout_s,
         decoder=options.decoder,
+        seek=options.seek,
+        threads=threads,
     )
     warnings += sampled.warnings
     model_input = analyzer.preprocess(sampled.images)

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import AnalyzerConfig
 from analyzers.options import AnalysisOptions
-from analyzers.sampling import Decoder
+from analyzers.sampling import Decoder, Seek
 from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
 
@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     max_frames: int = Field(64, ge=1, description="upper bound a request may ask for")
     max_duration_s: float = Field(600.0, gt=0, description="longer videos are refused")
     decode_timeout_s: float = Field(120.0, gt=0, description="time one file may take to decode")
-    decoder: Decoder = Field("auto", description="auto (decord, PyAV fallback), decord or pyav")
-    seek: Literal["exact", "keyframe"] = Field(
+    decoder: Decoder = Field("auto", description="auto (PyAV, planned per file), decord or pyav")
+    seek: Seek = Field(
         "exact", description="exact frames, or the keyframe nearest each target (faster)"
     )
     sampling: Literal["uniform", "shots"] = Field(
@@ -155,6 +155,7 @@ class Settings(BaseSettings):
             decoder=self.decoder,
             decode_timeout_s=self.decode_timeout_s,
             max_duration_s=self.max_duration_s,
+            seek=self.seek,
         )
 
     def job_timeout_for(self, duration_s: float) -> float:

@@ -172,7 +172,7 @@ def run_quantization(
     print(f"\n## {quantization}: {info.name} on {info.device}, loaded in {loaded_s:.1f} s{test}")
     options = AnalysisOptions.create(
         frames=args.frames, aspects=None, max_frames=max(64, args.frames), decoder="auto",
-        decode_timeout_s=300.0, max_duration_s=3600.0,
+        decode_timeout_s=300.0, max_duration_s=3600.0, seek="exact",
     )  # fmt: skip
     gpu = sampler.available and info.device.startswith("cuda")
     # Warm-up, not timed: the first call pays CUDA context, cuBLAS and allocator set-up.

@@ -85,6 +85,9 @@ class Worker:
         self.analyzer: Any = None
         self.model_info: Any = None
         self.stages: Any = None  # analyzers.stages.Stages once loaded
+        # On a CPU box the model already has the cores: decoding ahead beside it takes one
+        # thread, or the two fight (measured in bench_serving); a GPU box leaves it free.
+        self.decode_threads = 1 if device == "cpu" and settings.prefetch else None
 
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(self.current_job, self.progress)
@@ -197,7 +200,9 @@ class Worker:
         started = time.perf_counter()
         outcome: Any
         try:
-            outcome = prepare(job.upload, self.analyzer, job.options, self.stages)
+            outcome = prepare(
+                job.upload, self.analyzer, job.options, self.stages, self.decode_threads
+            )
         except AnalyzerError as exc:
             outcome = exc
         except Exception as exc:

@@ -46,3 +46,14 @@ def test_batched_results_equal_one_at_a_time_in_fp32(
         assert batched.aspects == one.aspects
         assert batched.summary == one.summary
     assert seen and seen[-1][0] == seen[-1][1] == 6  # progress counts the frames of all
+
+
+def test_seek_keyframe_reaches_the_sampler(tiny_model_dir: Path, videos: list[Path]) -> None:
+    config = AnalyzerConfig(model=str(tiny_model_dir), quantization="fp32", device="cpu")
+    analyzer = create_analyzer("blip2", config)
+    analyzer.load()
+    exact = prepare(videos[2], analyzer, Settings(seek="exact").analysis_options(3, "scene"))
+    keyframe = prepare(videos[2], analyzer, Settings(seek="keyframe").analysis_options(3, "scene"))
+    assert len(exact.timestamps) == 3
+    # Keyframe mode reports the keyframes' own times: not the exact targets.
+    assert keyframe.timestamps != exact.timestamps

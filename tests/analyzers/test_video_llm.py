@@ -106,6 +106,7 @@ def options() -> AnalysisOptions:
         decoder="auto",
         decode_timeout_s=60,
         max_duration_s=600,
+        seek="exact",
     )
 
 
