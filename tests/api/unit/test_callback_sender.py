@@ -1,0 +1,127 @@
+"""The callback sender with a real store and a real receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.jobs.callbacks import CallbackSender
+from api.jobs.fetch import AddressGuard
+from api.jobs.record import Callback, Job
+from api.jobs.store import SCHEMA_VERSION, JobStore
+from api.settings import Settings
+from tests.api.serverproc import wait_for
+from tests.api.unit.loopback import FlakyReceiver, LoopbackSite
+
+DEFAULTS = Settings().analysis_options()
+V1_DATABASE = Path(__file__).resolve().parents[2] / "data" / "jobs_v1.sqlite3"
+OPEN = AddressGuard(allow_private=True)
+
+
+def _settings(**changes: float) -> Settings:
+    base = {"callback_backoff_s": 0.05, "callback_retry_s": 30.0, "callback_timeout_s": 5.0}
+    return Settings(public_url="http://front.test", **{**base, **changes})  # type: ignore[arg-type]
+
+
+def _ended_job(store: JobStore, job_id: str, url: str) -> Job:
+    job = Job(job_id, DEFAULTS, Path("/up/x"), "clip.mp4", 10, 2.0, callback=Callback(url))
+    store.insert(job)
+    store.finish_error(job_id, "failed", "not_a_video", "clip.mp4 is not a video file")
+    got = store.get(job_id)
+    assert got is not None
+    return got
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    opened = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture()
+def site() -> Iterator[LoopbackSite]:
+    web = LoopbackSite()
+    with web.running():
+        yield web
+
+
+def _callback(store: JobStore, job_id: str) -> Callback:
+    job = store.get(job_id)
+    assert job is not None and job.callback is not None
+    return job.callback
+
+
+def test_delivered_after_failures_and_recorded(store: JobStore, site: LoopbackSite) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=2)
+    job = _ended_job(store, "j1", site.url("/hook"))
+    sender = CallbackSender(_settings(), store, OPEN)
+    sender.start()
+    try:
+        sender.job_ended(job)
+        wait_for(lambda: _callback(store, "j1").status == "delivered", 10, "delivery")
+    finally:
+        sender.stop()
+    callback = _callback(store, "j1")
+    assert callback.attempts == 3 and callback.delivered_at is not None
+    assert callback.last_error == "the receiver answered HTTP 500"
+    body = site.posts("/hook")[-1]
+    assert body == {
+        "job_id": "j1",
+        "status": "failed",
+        "error": {"code": "not_a_video", "message": "clip.mp4 is not a video file"},
+        "links": {"job": "http://front.test/jobs/j1"},
+    }
+
+
+def test_retries_stop_after_the_bounded_time(store: JobStore, site: LoopbackSite) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=1000)
+    _ended_job(store, "j1", site.url("/hook"))
+    sender = CallbackSender(_settings(callback_retry_s=0.5), store, OPEN)
+    while (state := sender.deliver("j1")) is not None and state.status == "pending":
+        pass
+    callback = _callback(store, "j1")
+    assert callback.status == "failed" and 2 <= callback.attempts <= 6
+    assert sender.deliver("j1") is None  # settled: never sent again
+
+
+def test_a_private_receiver_is_refused_at_delivery_too(store: JobStore, site: LoopbackSite) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=0)
+    _ended_job(store, "j1", site.url("/hook"))
+    state = CallbackSender(_settings(callback_retry_s=0), store, AddressGuard()).deliver("j1")
+    assert state is not None and state.status == "failed"
+    assert state.last_error is not None and "not allowed" in state.last_error
+    assert site.posts("/hook") == []
+
+
+def test_undelivered_callbacks_resume_after_a_restart(
+    store: JobStore, site: LoopbackSite, tmp_path: Path
+) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=0)
+    _ended_job(store, "j1", site.url("/hook"))  # ended, then the process died before delivery
+    store.close()
+    reopened = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
+    sender = CallbackSender(_settings(), reopened, OPEN)
+    assert sender.resume() == 1
+    sender.start()
+    try:
+        wait_for(lambda: _callback(reopened, "j1").status == "delivered", 10, "delivery")
+    finally:
+        sender.stop()
+        reopened.close()
+    assert [b["job_id"] for b in site.posts("/hook")] == ["j1"]
+
+
+def test_a_release_0_1_database_gains_the_callback_columns(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    shutil.copy(V1_DATABASE, path)
+    store = JobStore(path, DEFAULTS).open()
+    assert store.pending_callbacks() == []
+    jobs, _ = store.page(limit=10)
+    assert all(j.callback is None and j.source_url is None for j in jobs)
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
