@@ -14,6 +14,15 @@ import pytest  # noqa: E402
 
 from tests.media import make_video  # noqa: E402
 
+# Tesseract bound before any test imports decord (which loads its own libpng globally):
+# the order a worker keeps too. See analyzers.stages.ocr.import_tesserocr.
+try:
+    from analyzers.stages.ocr import import_tesserocr  # noqa: E402
+
+    import_tesserocr()
+except ImportError:
+    pass  # OCR tests skip
+
 #: ../shared/videos beside the clone; absent on a user's machine, so tests skip
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -160,12 +161,29 @@ def _letter_below(index: int, stats: np.ndarray, letters: np.ndarray) -> bool:
     return bool(below.any())
 
 
+def import_tesserocr() -> Any:
+    """Import tesserocr with its libraries bound at once (RTLD_NOW).
+
+    decord loads its own libpng with RTLD_GLOBAL; a Tesseract whose libpng calls are
+    bound lazily would then call that one and abort the process ('pixReadMem: png').
+    Bound at import, before any decord, Tesseract keeps its own. Workers and the CLI
+    load the stages before they decode; the test suite imports it first (conftest).
+    """
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | os.RTLD_NOW)
+    try:
+        import tesserocr
+    finally:
+        sys.setdlopenflags(flags)
+    return tesserocr
+
+
 class OcrReader:
     """One Tesseract instance, loaded once; ``read`` is safe to call from any thread."""
 
     def __init__(self, langs: str) -> None:
         try:
-            import tesserocr
+            tesserocr = import_tesserocr()
         except ImportError as exc:
             raise OcrUnavailable(f"tesserocr cannot be imported ({exc})") from exc
         self._tesserocr = tesserocr
@@ -193,12 +211,13 @@ class OcrReader:
         return found
 
     def _recognise(self, mask: np.ndarray) -> list[Word]:
-        from PIL import Image
-
         if mask.min() == 255:
             return []  # nothing that looks like a letter: no need to ask Tesseract
+        pixels = np.ascontiguousarray(mask, dtype=np.uint8)
+        height, width = pixels.shape
         with self._lock:
-            self._api.SetImage(Image.fromarray(mask))
+            # Raw grey bytes: no PNG encoding of every mask on the way in.
+            self._api.SetImageBytes(pixels.tobytes(), width, height, 1, width)
             self._api.Recognize()
             return _confident_words(self._api.GetIterator(), self._tesserocr)
 
