@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video
+from tests.api.serverproc import ServerProcess, post_video, wait_for
 from tests.media import (
     make_audio_only,
     make_empty_file,
@@ -158,3 +158,24 @@ def test_errors_never_leak_tracebacks(client: httpx.Client) -> None:
         assert 400 <= response.status_code < 500, response.text
         assert "Traceback" not in response.text
         assert set(response.json()["error"]) >= {"code", "message"}
+
+
+def test_a_client_that_disconnects_mid_upload_is_not_an_error(
+    client: httpx.Client, server: ServerProcess
+) -> None:
+    import socket
+
+    head = (
+        "POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n"
+        "Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n"
+        '--b0undary\r\nContent-Disposition: form-data; name="file"; filename="x.mp4"\r\n\r\n'
+    )
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head.encode() + b"\0" * 20_000)
+    wait_for(lambda: 'code="client_disconnected"' in client.get("/metrics").text, 10, "the metric")
+    metrics = client.get("/metrics").text
+    assert 'route="/analyze",status="500"' not in metrics
+    wait_for(lambda: list(server.uploads_dir.iterdir()) == [], 10, "the partial upload gone")
+    log = server.log_file.read_text()
+    assert "client disconnected during the upload" in log
+    assert "Traceback" not in log[log.index("client disconnected") - 2000 :]
