@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as FastPath
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
 from analyzers.errors import AnalyzerError, InvalidOptionError
@@ -298,7 +298,7 @@ async def get_frame(
 @router.get(
     "/jobs/{job_id}/export",
     summary="The result as a Markdown report, SRT or WebVTT subtitles, or JSON",
-    response_class=PlainTextResponse,
+    response_class=Response,
     responses={
         200: {
             "content": {media: {"schema": {"type": "string"}} for media in _EXPORT_TYPES.values()},
