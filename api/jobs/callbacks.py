@@ -77,12 +77,13 @@ class CallbackSender:
             heapq.heappush(self._due, (time.time() if at is None else at, job_id))
             self._cond.notify()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self) -> None:
+        """Stop after the attempt in flight (its outcome is recorded before the store closes)."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(self.settings.callback_timeout_s + 1.0)
 
     def _next(self) -> str | None:
         """Wait for the next due job id; None when stopping."""

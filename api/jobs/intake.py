@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from analyzers.errors import InvalidOptionError, VideoTooLongError
+from analyzers.options import AnalysisOptions
 from analyzers.probe import probe_video
 from api.errors import RequestRejected
 from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, resolve
@@ -78,6 +79,7 @@ class Intake:
             if url is not None:
                 if upload.path is not None:
                     raise RequestRejected("file_and_url", "send either a file or a url, not both")
+                self._choices(upload.fields, query)  # refuse bad options before downloading
                 fetched = await self.download.fetch(_capped(url, "url"))
                 upload = dataclasses.replace(fetched, fields=upload.fields)
             return await asyncio.to_thread(self._submission, upload, query, url, callback)
@@ -125,6 +127,16 @@ class Intake:
             )
         return await spool_multipart(headers.get("content-type", ""), body, self.files, limit)
 
+    def _choices(
+        self, fields: Mapping[str, str], query: RequestOptions
+    ) -> tuple[AnalysisOptions, bool]:
+        """The validated analysis options and the wait flag (form fields win)."""
+        options = self.settings.analysis_options(
+            _frames(fields.get("frames"), query.frames),
+            fields.get("aspects", query.aspects),
+        )
+        return options, _flag(fields.get("wait"), query.wait, default=True)
+
     def _submission(
         self,
         upload: Upload,
@@ -138,11 +150,7 @@ class Intake:
                 "missing_file",
                 "no file: send the video in the form field 'file', or a link to it in 'url'",
             )
-        options = self.settings.analysis_options(
-            _frames(upload.fields.get("frames"), query.frames),
-            upload.fields.get("aspects", query.aspects),
-        )
-        wait = _flag(upload.fields.get("wait"), query.wait, default=True)
+        options, wait = self._choices(upload.fields, query)
         info = probe_video(upload.path)
         if info.duration_s > self.settings.max_duration_s:
             raise VideoTooLongError(

@@ -138,3 +138,13 @@ def test_a_private_callback_is_refused_by_default(
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "url_not_allowed"
     assert _no_spooled_files(guarded)
+
+
+def test_bad_options_are_refused_before_downloading(
+    open_server: ServerProcess, site: LoopbackSite
+) -> None:
+    before = len(site.received)
+    with open_server.client() as client:
+        response = client.post("/analyze", data={"url": site.url("/clip.mp4"), "aspects": "nope"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_option"
+    assert len(site.received) == before
