@@ -30,6 +30,19 @@ log = logging.getLogger("api.http")
 #: status recorded when the client went away mid-upload (nobody receives it; nginx's code)
 CLIENT_CLOSED_REQUEST = 499
 
+_OPTION_FIELDS: dict[str, Any] = {
+    "frames": {"type": "integer", "minimum": 1, "description": "frames to sample"},
+    "aspects": {
+        "type": "string",
+        "description": "comma-separated, from: " + ", ".join(DEFAULT_ASPECTS),
+    },
+    "wait": {"type": "boolean", "default": True},
+    "callback_url": {
+        "type": "string",
+        "maxLength": 2048,
+        "description": "POSTed the job's status and links when it ends",
+    },
+}
 _ANALYZE_BODY = {
     "requestBody": {
         "required": True,
@@ -37,36 +50,29 @@ _ANALYZE_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
+                    "required": ["file"],
                     "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the video (or give url instead)",
-                        },
-                        "url": {
-                            "type": "string",
-                            "maxLength": 2048,
-                            "description": "instead of file: a direct http(s) link to a video file",
-                        },
-                        "callback_url": {
-                            "type": "string",
-                            "maxLength": 2048,
-                            "description": "POSTed the job's status when it ends",
-                        },
-                        "frames": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "description": "frames to sample",
-                        },
-                        "aspects": {
-                            "type": "string",
-                            "description": "comma-separated, from: " + ", ".join(DEFAULT_ASPECTS),
-                        },
-                        "wait": {"type": "boolean", "default": True},
+                        "file": {"type": "string", "format": "binary", "description": "the video"},
+                        **_OPTION_FIELDS,
                     },
                 },
                 "example": {"frames": 8, "aspects": "scene,mood", "wait": True},
-            }
+            },
+            # A link instead of a file (also accepted as a multipart field or a query parameter).
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["url"],
+                    "properties": {
+                        "url": {
+                            "type": "string",
+                            "maxLength": 2048,
+                            "description": "a direct http(s) link to a video file",
+                        },
+                        **_OPTION_FIELDS,
+                    },
+                },
+            },
         },
     }
 }

@@ -84,6 +84,14 @@ def test_a_link_in_the_query_needs_no_body(open_server: ServerProcess, site: Loo
         assert wait_final(client, response.json()["id"])["status"] == "done"
 
 
+def test_a_link_in_a_multipart_form(open_server: ServerProcess, site: LoopbackSite) -> None:
+    fields = {"url": (None, site.url("/clip.mp4")), "frames": (None, "1"), "wait": (None, "false")}
+    with open_server.client() as client:
+        response = client.post("/analyze", files=fields)
+        assert response.status_code == 202, response.text
+        assert wait_final(client, response.json()["id"])["status"] == "done"
+
+
 def test_file_and_url_together_are_refused(
     open_server: ServerProcess, site: LoopbackSite, tiny_video: Path
 ) -> None:
