@@ -51,6 +51,7 @@ class CallbackSender:
     def __init__(self, settings: Settings, store: JobStore, guard: AddressGuard) -> None:
         self.settings, self.store, self.guard = settings, store, guard
         self._due: list[tuple[float, str]] = []
+        self._queued: set[str] = set()  # one entry per job: resume() and the listener may overlap
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="callbacks", daemon=True)
@@ -74,8 +75,16 @@ class CallbackSender:
 
     def schedule(self, job_id: str, at: float | None = None) -> None:
         with self._cond:
+            if job_id in self._queued:
+                return
+            self._queued.add(job_id)
             heapq.heappush(self._due, (time.time() if at is None else at, job_id))
             self._cond.notify()
+
+    def queued(self) -> int:
+        """Deliveries waiting for their turn (first attempts and retries)."""
+        with self._cond:
+            return len(self._due)
 
     def stop(self) -> None:
         """Stop after the attempt in flight (its outcome is recorded before the store closes)."""
@@ -91,7 +100,9 @@ class CallbackSender:
             while not self._stopping:
                 now = time.time()
                 if self._due and self._due[0][0] <= now:
-                    return heapq.heappop(self._due)[1]
+                    job_id = heapq.heappop(self._due)[1]
+                    self._queued.discard(job_id)
+                    return job_id
                 wait = self._due[0][0] - now if self._due else None
                 self._cond.wait(wait)
             return None

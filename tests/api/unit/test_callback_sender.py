@@ -125,3 +125,18 @@ def test_a_release_0_1_database_gains_the_callback_columns(tmp_path: Path) -> No
     assert all(j.callback is None and j.source_url is None for j in jobs)
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_a_job_queued_twice_is_sent_once(store: JobStore, site: LoopbackSite) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=0)
+    job = _ended_job(store, "j1", site.url("/hook"))
+    sender = CallbackSender(_settings(), store, OPEN)
+    sender.job_ended(job)
+    assert sender.resume() == 1  # the listener and the start-up scan both found it
+    assert sender.queued() == 1
+    sender.start()
+    try:
+        wait_for(lambda: _callback(store, "j1").status == "delivered", 10, "delivery")
+    finally:
+        sender.stop()
+    assert len(site.posts("/hook")) == 1
