@@ -21,6 +21,8 @@ from api.http.middleware import ApiKeyMiddleware, MetricsMiddleware, OptionsMidd
 from api.http.openapi import build_openapi
 from api.http.routes_jobs import router
 from api.http.routes_ops import router as ops_router
+from api.http.routes_page import install_page
+from api.http.routes_web import router as web_router
 from api.sdnotify import Liveness
 from api.settings import Settings
 
@@ -49,10 +51,15 @@ def create_app(ctx: AppContext) -> FastAPI:
             'Every error body is `{"error": {"code": ..., "message": ...}}`.'
         ),
         lifespan=lifespan,
+        # Served by routes_page from vendored assets: the default ones come from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.include_router(router)
     app.include_router(ops_router)
+    app.include_router(web_router)
+    install_page(app)
     _install_error_handlers(app)
     app.add_middleware(OptionsMiddleware, routes=app.router.routes)
     if settings.api_key is not None and settings.api_key.get_secret_value():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
@@ -12,18 +14,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitoring.metrics import ServiceMetrics
 
-#: paths that never need the API key: the liveness probe must work for anyone local
-OPEN_PATHS = frozenset({"/health/live"})
+#: paths that never need the API key: the liveness probe must work for anyone local, and
+#: the web page's shell and session check hold no data (the page asks for the key itself)
+OPEN_PATHS = frozenset({"/health/live", "/", "/favicon.ico", "/session"})
+#: public prefixes: the page's script, style and icons, and the vendored docs assets
+OPEN_PREFIXES = ("/static/",)
+#: the web page's session cookie (HttpOnly, SameSite=Strict), set by POST /session
+SESSION_COOKIE = "tiktok_analyzer_session"
+
+
+def session_token(key: str) -> str:
+    """The cookie value for a key: derived from it, so the cookie never holds the key itself."""
+    return hmac.new(key.encode(), b"tiktok-analyzer web session v1", hashlib.sha256).hexdigest()
+
+
+def is_open_path(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 class ApiKeyMiddleware:
-    """Every path but /health/live needs X-API-Key or Authorization: Bearer (constant time)."""
+    """Every data path needs X-API-Key, Authorization: Bearer or the page's session cookie."""
 
     def __init__(self, app: ASGIApp, key: str) -> None:
         self.app, self.key = app, key.encode()
+        self.session = session_token(key).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or is_open_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
@@ -31,12 +48,28 @@ class ApiKeyMiddleware:
         auth = headers.get("authorization", b"")
         if not given and auth[:7].lower() == b"bearer ":
             given = auth[7:].strip()
-        if given and hmac.compare_digest(given, self.key):
+        # Constant time either way; <img> and downloads from the page carry only the cookie.
+        if (given and hmac.compare_digest(given, self.key)) or (
+            not given and hmac.compare_digest(_cookie(headers, SESSION_COOKIE), self.session)
+        ):
             await self.app(scope, receive, send)
             return
         body = {"error": {"code": "unauthorized", "message": "missing or wrong API key"}}
         response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
+
+
+def _cookie(headers: dict[str, bytes], name: str) -> bytes:
+    raw = headers.get("cookie")
+    if not raw:
+        return b""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw.decode("latin-1"))
+    except CookieError:
+        return b""
+    morsel = jar.get(name)
+    return morsel.value.encode("latin-1") if morsel is not None else b""
 
 
 class MetricsMiddleware:

@@ -1,0 +1,70 @@
+"""The web page at / and the API docs, every asset served by the app (no CDN)."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+VENDOR = "/static/vendor"
+FAVICON = "/static/favicon.svg"
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def _page_html() -> bytes:
+    # The script and style URLs carry a hash of their content: a new release is never
+    # mixed with a cached old script.
+    digest = hashlib.sha256()
+    for name in ("app.js", "app.css"):
+        digest.update((STATIC_DIR / name).read_bytes())
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return html.replace("__ASSETS__", digest.hexdigest()[:12]).encode()
+
+
+@router.get("/")
+async def page() -> Response:
+    # Revalidated on each load (the shell is small).
+    return Response(_page_html(), media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
+@router.get("/docs")
+async def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="tiktok-analyzer - API docs",
+        swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=FAVICON,
+        # No validator badge: it would call validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get("/redoc")
+async def redoc() -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title="tiktok-analyzer - API reference",
+        redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
+        redoc_favicon_url=FAVICON,
+        with_google_fonts=False,
+    )
+
+
+def install_page(app: FastAPI) -> None:
+    """The page, the docs pages and /static (public: no data in any of them)."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,275 @@
+"""The web page at / and /docs in a real headless Chromium against real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.serverproc import ServerProcess
+
+pytest.importorskip("selenium", reason="selenium is a dev dependency (make install)")
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+API_KEY = "web-page-key-0123456789"
+TEST_MODEL_WARNING = "random-weight test model"
+WIDE, PHONE = (1280, 900), (390, 844)
+
+
+@pytest.fixture(scope="module")
+def open_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("web-open"),
+        tiny_model_dir,
+        backend="local",
+        workers=1,
+        frames=3,
+        max_frames=4,
+        max_upload_mb=1,
+    )
+    with srv.running():
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
+    """API key required; each job sleeps 2 s in the model (test hook) while others queue."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("web-keyed"),
+        tiny_model_dir,
+        backend="local",
+        workers=1,
+        frames=2,
+        max_frames=4,
+        max_upload_mb=1,
+        api_key=API_KEY,
+        test_hang_s=2,
+        job_timeout_s=60,
+        prefetch=False,  # one job per worker at a time: the others wait in the queue
+    )
+    with srv.running():
+        yield srv
+
+
+class Page:
+    """The browser pointed at one server, with the waits and checks the tests share."""
+
+    def __init__(self, driver: Any, srv: ServerProcess, artifacts: Path) -> None:
+        self.driver, self.srv, self.artifacts = driver, srv, artifacts
+        self.driver.get_log("browser")  # start each test with an empty console
+
+    def open(self, path: str = "/") -> None:
+        self.driver.set_window_size(*WIDE)
+        self.driver.get(self.srv.url + path)
+
+    def wait(
+        self,
+        predicate: Callable[[], Any],
+        what: str,
+        timeout: float = 60,
+        detail: Callable[[], Any] = lambda: "",
+    ) -> Any:
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(
+                lambda _: predicate()
+            )
+        except Exception as exc:
+            raise AssertionError(
+                f"waited {timeout} s for {what} {detail()}; console: {self.console()}\n"
+                f"{self.srv.output()}"
+            ) from exc
+
+    def find(self, css: str) -> Any:
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css: str) -> list[Any]:
+        return list(self.driver.find_elements(By.CSS_SELECTOR, css))
+
+    def visible(self, css: str) -> bool:
+        found = self.all(css)
+        return bool(found) and found[0].is_displayed()
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def console(self) -> list[dict[str, Any]]:
+        return list(self.driver.get_log("browser"))
+
+    def assert_clean_console(self, *allowed: str) -> None:
+        """A JavaScript error (or any failed request not allowed here) fails the test."""
+        bad = [
+            e
+            for e in self.console()
+            if e["level"] in ("SEVERE", "ERROR") and not any(a in e["message"] for a in allowed)
+        ]
+        assert not bad, f"browser console errors: {bad}"
+
+    def assert_every_request_ok_and_local(self) -> None:
+        entries = self.js(
+            "return performance.getEntriesByType('resource').concat("
+            "performance.getEntriesByType('navigation'))"
+            ".map(e => [e.name, e.responseStatus || 0])"
+        )
+        for url, status in entries:
+            assert url.startswith(self.srv.url), f"not served by the app: {url}"
+            assert status < 400, f"{url} answered {status}"
+
+    def choose_files(self, *paths: Path) -> None:
+        self.find("#file-input").send_keys("\n".join(str(p) for p in paths))
+
+    def job_rows(self) -> dict[str, str]:
+        """File name -> status as the live list shows it."""
+        return self.js(
+            "const out = {};"
+            "document.querySelectorAll('#jobs li.job').forEach(li => {"
+            "  out[li.querySelector('.name').textContent] = li.dataset.status; });"
+            "return out;"
+        )
+
+    def screenshot(self, name: str, size: tuple[int, int]) -> Path:
+        """The whole page at this width (the window grown to the page's height)."""
+        self.driver.set_window_size(*size)
+        height = self.js("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(size[0], max(size[1], min(int(height) + 140, 6000)))
+        path = self.artifacts / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(*size)
+        return path
+
+
+def test_docs_list_the_operations_from_assets_served_by_the_app(
+    browser: Any, open_server: ServerProcess, artifacts: Path
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    page.open("/docs")
+    page.wait(lambda: len(page.all(".opblock-summary")) >= 8, "Swagger UI's operations")
+    summaries = " ".join(e.text for e in page.all(".opblock-summary"))
+    assert "/analyze" in summaries and "/jobs/{job_id}" in summaries and "/board" in summaries
+    page.assert_every_request_ok_and_local()
+    page.screenshot("docs-wide", WIDE)
+    page.open("/redoc")
+    page.wait(lambda: "Analyse one video" in page.find("body").text, "ReDoc's operations")
+    page.assert_every_request_ok_and_local()
+    page.assert_clean_console()
+
+
+def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
+    browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    page.open()
+    page.wait(lambda: page.visible("#app"), "the page to start")
+    page.wait(lambda: "test model" in page.find("#server-info").text, "the model shown")
+    assert "Up to 1.0 MB" in page.find("#limits").text
+    assert page.find("#frames").get_attribute("max") == "4"
+    page.choose_files(web_videos["beach"])
+    page.wait(lambda: page.find("#analyze").is_enabled(), "the Analyze button")
+    page.find("#analyze").click()
+    # The result of a job submitted here opens by itself.
+    page.wait(lambda: page.visible("#result"), "the result view", timeout=90)
+    assert page.job_rows() == {"beach day.mp4": "done"}
+    images = page.all(".filmstrip img")
+    assert len(images) == 3
+    page.wait(
+        lambda: all(page.js("return arguments[0].complete", i) for i in images), "the keyframes"
+    )
+    assert all(page.js("return arguments[0].naturalWidth", i) > 0 for i in images)
+    captions = [e.text for e in page.all(".filmstrip figcaption")]
+    assert all(c.split(" s ", 1)[1].strip() for c in captions), captions
+    assert len(page.all(".filmstrip dd")) == 3 * 8  # every aspect answered for every frame
+    assert len(page.all(".timeline .aspect")) == 8
+    assert page.all(".timeline .band"), "no band on the timeline"
+    assert TEST_MODEL_WARNING in page.find(".warnings").text
+    assert page.find(".summary").text.strip()
+    formats = [a.text for a in page.all(".downloads a")]
+    assert formats == ["JSON", "MD", "SRT", "VTT"]
+    vtt = page.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => r.text().then(t => done([r.status, t])));",
+        page.find(".downloads a:last-child").get_attribute("href"),
+    )
+    assert vtt[0] == 200 and vtt[1].startswith("WEBVTT")
+    page.screenshot("result-wide", WIDE)
+    page.screenshot("result-phone", PHONE)
+    page.assert_every_request_ok_and_local()
+    page.assert_clean_console()
+
+
+def test_a_text_file_named_mp4_shows_the_servers_message(
+    browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    page.open()
+    page.wait(lambda: page.visible("#app"), "the page to start")
+    page.choose_files(web_videos["fake"])
+    page.find("#analyze").click()
+    note = page.wait(lambda: page.all("#files .error"), "the error shown")[0]
+    assert "not a video" in note.text, note.text
+    assert note.get_attribute("role") == "alert"
+    page.screenshot("upload-error-wide", WIDE)
+    page.assert_clean_console("status of 415")
+
+
+def test_the_key_prompt_then_cancel_a_queued_job(
+    browser: Any, keyed_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
+) -> None:
+    page = Page(browser, keyed_server, artifacts)
+    page.open()
+    page.driver.delete_all_cookies()
+    page.open()
+    page.wait(lambda: page.visible("#login"), "the key prompt")
+    assert not page.visible("#app")
+    page.find("#api-key").send_keys("not-the-key")
+    page.find("#login-form button").click()
+    error = page.wait(lambda: page.visible("#login-error") and page.find("#login-error"), "refusal")
+    assert "Wrong API key" in error.text
+    page.screenshot("key-prompt-phone", PHONE)
+    page.find("#api-key").send_keys(API_KEY)
+    page.find("#login-form button").click()
+    page.wait(lambda: page.visible("#app"), "the page after the key")
+    cookie = page.driver.get_cookie("tiktok_analyzer_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert API_KEY not in cookie["value"]
+    assert "tiktok_analyzer" not in page.js("return document.cookie")
+
+    names = ["beach day.mp4", "city walk.mp4", "dance.mp4"]
+    page.choose_files(web_videos["beach"], web_videos["city"], web_videos["dance"])
+    page.find("#analyze").click()
+    seen: dict[str, list[str]] = {n: [] for n in names}
+
+    def watch() -> dict[str, str]:
+        rows = page.job_rows()
+        for name, status in rows.items():
+            if not seen[name] or seen[name][-1] != status:
+                seen[name].append(status)
+        return rows
+
+    # One runs (the model sleeps 2 s), the two others wait: cancel one of those.
+    page.wait(
+        lambda: list(watch().values()).count("queued") == 2, "two queued jobs", detail=lambda: seen
+    )
+    page.screenshot("jobs-queued-wide", WIDE)
+    row = page.all("#jobs li.job[data-status=queued]")[-1]
+    cancelled = row.find_element(By.CSS_SELECTOR, ".name").text
+    row.find_element(By.CSS_SELECTOR, "button.danger").click()
+    page.wait(lambda: watch().get(cancelled) == "cancelled", "the cancelled job")
+    others = [n for n in names if n != cancelled]
+    page.wait(lambda: all(watch().get(n) == "done" for n in others), "both others done", 90)
+    waited = next(n for n in others if seen[n][0] == "queued")
+    assert seen[waited] == ["queued", "running", "done"], seen
+    assert seen[cancelled][-2:] == ["queued", "cancelled"], seen
+    # The results opened by themselves; the keyframes load with the session cookie alone.
+    page.wait(lambda: page.visible("#result"), "the result view")
+    images = page.all(".filmstrip img")
+    page.wait(lambda: all(page.js("return arguments[0].complete", i) for i in images), "images")
+    assert images and all(page.js("return arguments[0].naturalWidth", i) > 0 for i in images)
+    page.screenshot("jobs-done-phone", PHONE)
+    page.assert_clean_console("status of 401")
