@@ -7,9 +7,10 @@ TORCH_SPEC  ?= torch==2.13.0
 TEST_MODEL  ?= .test-model
 STAMP       := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-tools
-# Debian tools the operations tests drive for real.
+# Debian tools the operations tests drive for real (chromium: the web page's browser tests).
 SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck \
-                debootstrap systemd-container iproute2 espeak-ng fonts-dejavu-core
+                debootstrap systemd-container iproute2 espeak-ng fonts-dejavu-core \
+                chromium chromium-driver
 # Debian packages the analysis stages use at run time (OCR language data).
 STAGE_PACKAGES := tesseract-ocr tesseract-ocr-eng
 
@@ -35,7 +36,7 @@ system-tools: $(SYSTEM_STAMP)
 
 $(SYSTEM_STAMP): | $(STAMP)
 	@missing=""; \
-	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck debootstrap systemd-nspawn ss espeak-ng; do command -v $$t >/dev/null || missing=1; done; \
+	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck debootstrap systemd-nspawn ss espeak-ng chromium chromedriver; do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_TOOLS) >/dev/null; \
