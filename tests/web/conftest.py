@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.api.serverproc import REPO
+from tests.api.serverproc import REPO, ServerProcess
 from tests.media import make_text_file, make_video
 
+API_KEY = "web-page-key-0123456789"
 #: screenshots of the main views, for a person to look at (git-ignored under logs/)
 ARTIFACTS = REPO / "logs" / "test-artifacts" / "web"
 
@@ -76,3 +77,43 @@ def web_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "dance": make_video(root / "dance.mp4", width=96, height=160, duration_s=2, fps=10),
         "fake": make_text_file(root / "notes.mp4"),
     }
+
+
+@pytest.fixture(scope="session")
+def open_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
+    """No API key; the tiny model answers at once."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("web-open"),
+        tiny_model_dir,
+        backend="local",
+        workers=1,
+        frames=3,
+        max_frames=4,
+        max_upload_mb=1,
+    )
+    with srv.running():
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def keyed_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
+    """API key required; each job sleeps 2 s in the model (test hook) while others queue."""
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("web-keyed"),
+        tiny_model_dir,
+        backend="local",
+        workers=1,
+        frames=2,
+        max_frames=4,
+        max_upload_mb=1,
+        api_key=API_KEY,
+        test_hang_s=2,
+        job_timeout_s=60,
+        prefetch=False,  # one job per worker at a time: the others wait in the queue
+    )
+    with srv.running():
+        yield srv

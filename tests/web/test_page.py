@@ -2,61 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.api.serverproc import ServerProcess
+from tests.web.conftest import API_KEY
 
 pytest.importorskip("selenium", reason="selenium is a dev dependency (make install)")
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-API_KEY = "web-page-key-0123456789"
 TEST_MODEL_WARNING = "random-weight test model"
 WIDE, PHONE = (1280, 900), (390, 844)
-
-
-@pytest.fixture(scope="module")
-def open_server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
-) -> Iterator[ServerProcess]:
-    srv = ServerProcess(
-        tmp_path_factory.mktemp("web-open"),
-        tiny_model_dir,
-        backend="local",
-        workers=1,
-        frames=3,
-        max_frames=4,
-        max_upload_mb=1,
-    )
-    with srv.running():
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def keyed_server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
-) -> Iterator[ServerProcess]:
-    """API key required; each job sleeps 2 s in the model (test hook) while others queue."""
-    srv = ServerProcess(
-        tmp_path_factory.mktemp("web-keyed"),
-        tiny_model_dir,
-        backend="local",
-        workers=1,
-        frames=2,
-        max_frames=4,
-        max_upload_mb=1,
-        api_key=API_KEY,
-        test_hang_s=2,
-        job_timeout_s=60,
-        prefetch=False,  # one job per worker at a time: the others wait in the queue
-    )
-    with srv.running():
-        yield srv
 
 
 class Page:
@@ -175,7 +136,8 @@ def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
     page.find("#analyze").click()
     # The result of a job submitted here opens by itself.
     page.wait(lambda: page.visible("#result"), "the result view", timeout=90)
-    assert page.job_rows() == {"beach day.mp4": "done"}
+    assert page.job_rows()["beach day.mp4"] == "done"
+    assert page.js("return document.querySelector('#files progress').value") == 100
     images = page.all(".filmstrip img")
     assert len(images) == 3
     page.wait(
@@ -239,6 +201,9 @@ def test_the_key_prompt_then_cancel_a_queued_job(
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert API_KEY not in cookie["value"]
     assert "tiktok_analyzer" not in page.js("return document.cookie")
+    page.open()  # the key is asked once: a reload goes straight to the page
+    page.wait(lambda: page.visible("#app"), "the page after a reload")
+    assert not page.visible("#login")
 
     names = ["beach day.mp4", "city walk.mp4", "dance.mp4"]
     page.choose_files(web_videos["beach"], web_videos["city"], web_videos["dance"])
@@ -248,14 +213,17 @@ def test_the_key_prompt_then_cancel_a_queued_job(
     def watch() -> dict[str, str]:
         rows = page.job_rows()
         for name, status in rows.items():
-            if not seen[name] or seen[name][-1] != status:
-                seen[name].append(status)
+            statuses = seen.setdefault(name, [])
+            if not statuses or statuses[-1] != status:
+                statuses.append(status)
         return rows
 
     # One runs (the model sleeps 2 s), the two others wait: cancel one of those.
     page.wait(
         lambda: list(watch().values()).count("queued") == 2, "two queued jobs", detail=lambda: seen
     )
+    badges = " ".join(e.text for e in page.all("#jobs li.job[data-status=queued] .badge"))
+    assert "#1 in line" in badges and "#2 in line" in badges, badges
     page.screenshot("jobs-queued-wide", WIDE)
     row = page.all("#jobs li.job[data-status=queued]")[-1]
     cancelled = row.find_element(By.CSS_SELECTOR, ".name").text
