@@ -14,14 +14,14 @@ LOOPBACK = "127.0.0.2"
 
 def add_node(cluster: Any) -> Any:
     """One more node of the standard size; returns it (cluster.remove_node takes it)."""
-    return cluster.add_node(num_cpus=2, node_ip_address=LOOPBACK)
+    return cluster.add_node(num_cpus=3, node_ip_address=LOOPBACK)
 
 
 @contextmanager
 def two_node_cluster() -> Iterator[Any]:
-    """Head and one more node, two logical CPUs each, on loopback; shut down after the block.
+    """Head and one more node, three logical CPUs each, on loopback; shut down after the block.
 
-    Two servers' actors (one CPU each) fit at once, spread over both nodes.
+    Three servers' actors (one CPU each, two per server) fit at once, spread over both nodes.
 
     127.0.0.2, not 127.0.0.1: Ray rewrites 127.0.0.1 in an address to the machine's
     network address, where this loopback-only cluster does not listen.
@@ -33,7 +33,7 @@ def two_node_cluster() -> Iterator[Any]:
     os.environ["PYTHONPATH"] = str(REPO)
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 2, "include_dashboard": False, "node_ip_address": LOOPBACK},
+        head_node_args={"num_cpus": 3, "include_dashboard": False, "node_ip_address": LOOPBACK},
     )
     try:
         add_node(cluster)
