@@ -14,6 +14,7 @@ const state = {
   polling: false,     // a GET /board in flight
   pollAgain: false,   // asked for while one was in flight
   uploading: 0,
+  keyRequired: false,
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -68,7 +69,7 @@ function errorText(data, status) {
 // --- access ----------------------------------------------------------------------
 async function boot() {
   const session = await api("GET", "/session");
-  $("#sign-out").hidden = !session.data.key_required;
+  state.keyRequired = session.data.key_required;
   if (session.data.key_required && !session.data.authenticated) showLogin();
   else start();
 }
@@ -76,6 +77,7 @@ async function boot() {
 function showLogin(message) {
   stopPolling();
   $("#app").hidden = true;
+  $("#sign-out").hidden = true;
   $("#login").hidden = false;
   $("#server-info").textContent = "Locked: enter the API key.";
   const error = $("#login-error");
@@ -113,6 +115,7 @@ async function start() {
   if (reply.status === 401) return showLogin();
   const info = (state.info = reply.data);
   $("#app").hidden = false;
+  $("#sign-out").hidden = !state.keyRequired;
   const model = info.model.test_model ? `${info.model.name} (random-weight test model)` : info.model.name;
   $("#server-info").textContent = `Model ${model}, ${info.model.quantization}, ${info.backend} backend · v${info.version}`;
   $("#limits").textContent = `Up to ${fmtBytes(info.max_upload_bytes)} and ${fmtSeconds(info.max_duration_s)} per video; up to ${info.max_frames} frames.`;
@@ -251,7 +254,7 @@ async function poll() {
 function renderBoard(board) {
   const previous = state.jobs;
   state.jobs = new Map(board.jobs.map((j) => [j.id, j]));
-  $("#queue-info").textContent = `${board.queue_depth} queued, ${board.busy_workers} worker${board.busy_workers === 1 ? "" : "s"} busy, ${board.total} jobs in all.`;
+  $("#queue-info").textContent = `${board.queue_depth} queued, ${board.busy_workers} worker${board.busy_workers === 1 ? "" : "s"} busy, ${board.total} job${board.total === 1 ? "" : "s"} in all.`;
   const list = $("#jobs");
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
   list.replaceChildren(...board.jobs.map(jobRow));
@@ -292,7 +295,7 @@ function jobRow(job) {
     `${job.frames} frames`,
     `video ${fmtSeconds(job.video_duration_s)}`,
     job.timings.run_s !== null ? `ran ${fmtSeconds(job.timings.run_s)}` : null,
-    job.realtime_factor !== null ? `realtime ×${job.realtime_factor.toFixed(2)}` : null,
+    job.realtime_factor !== null ? `realtime factor ${job.realtime_factor.toFixed(2)}` : null,
   ].filter(Boolean).join(" · ");
   const row = el("li", { class: `job ${job.status}${state.shown === job.id ? " shown" : ""}`, "data-id": job.id, "data-status": job.status },
     el("span", { class: "name", text: name }),
@@ -337,7 +340,7 @@ function renderResult(job) {
   parts.push(el("p", { class: "downloads" }, "Download: ",
     ...["json", "md", "srt", "vtt"].map((f) => el("a", { href: `/jobs/${encodeURIComponent(job.id)}/export?format=${f}`, download: "", text: f.toUpperCase() }))));
   const v = result.video;
-  parts.push(el("p", { class: "muted", text: `${v.width}×${v.height}, ${fmtSeconds(v.duration_s)}, ${v.codec}${v.has_audio ? ", with audio" : ""} · analysed in ${fmtSeconds(result.timings.total_s)} (realtime ×${result.timings.realtime_factor.toFixed(2)}) by ${result.model.name}` }));
+  parts.push(el("p", { class: "muted", text: `${v.width}×${v.height}, ${fmtSeconds(v.duration_s)}, ${v.codec}${v.has_audio ? ", with audio" : ""} · analysed in ${fmtSeconds(result.timings.total_s)} (realtime factor ${result.timings.realtime_factor.toFixed(2)}) by ${result.model.name}` }));
   parts.push(el("h3", { text: "Keyframes" }), filmstrip(job.id, result));
   parts.push(el("h3", { text: "Timeline" }), timeline(result));
   parts.push(el("h3", { text: "Summary" }), el("p", { class: "summary", text: result.summary }));
