@@ -14,6 +14,7 @@ from tests.web.conftest import API_KEY
 pytest.importorskip("selenium", reason="selenium is a dev dependency (make install)")
 
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 TEST_MODEL_WARNING = "random-weight test model"
@@ -82,6 +83,19 @@ class Page:
         for url, status in entries:
             assert url.startswith(self.srv.url), f"not served by the app: {url}"
             assert status < 400, f"{url} answered {status}"
+
+    def unlabelled(self) -> list[str]:
+        """Controls and images a screen reader could not name."""
+        return self.js(
+            "const bad = [];"
+            "document.querySelectorAll('input:not([type=hidden]):not([hidden]), button, select,"
+            " progress').forEach(e => {"
+            "  const named = (e.labels && e.labels.length) || e.getAttribute('aria-label')"
+            "    || (e.tagName === 'BUTTON' && e.textContent.trim());"
+            "  if (!named) bad.push(e.outerHTML.slice(0, 80)); });"
+            "document.querySelectorAll('img:not([alt])').forEach(e => bad.push(e.outerHTML));"
+            "return bad;"
+        )
 
     def choose_files(self, *paths: Path) -> None:
         self.find("#file-input").send_keys("\n".join(str(p) for p in paths))
@@ -159,6 +173,13 @@ def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
         page.find(".downloads a:last-child").get_attribute("href"),
     )
     assert vtt[0] == 200 and vtt[1].startswith("WEBVTT")
+    assert page.unlabelled() == []
+    # By keyboard: the row's View button opens the result and moves the focus to it.
+    page.js("document.querySelector('#result').hidden = true")
+    view = page.find("#jobs li.job[data-status=done] button")
+    view.send_keys(Keys.ENTER)
+    page.wait(lambda: page.visible("#result"), "the result opened by keyboard")
+    assert page.js("return document.activeElement.id") == "result-heading"
     page.screenshot("result-wide", WIDE)
     page.screenshot("result-phone", PHONE)
     page.assert_every_request_ok_and_local()
