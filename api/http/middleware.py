@@ -9,7 +9,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitoring.metrics import ServiceMetrics
@@ -125,8 +125,12 @@ class OptionsMiddleware:
             method
             for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
             for route in self.routes
-            if route.matches({**scope, "method": method})[0] == Match.FULL
+            if not isinstance(route, Mount)
+            and route.matches({**scope, "method": method})[0] == Match.FULL
         }
+        # A mount (the static files) matches any method; it serves only these.
+        if any(isinstance(r, Mount) and r.matches(scope)[0] == Match.FULL for r in self.routes):
+            allowed |= {"GET", "HEAD"}
         if not allowed:
             await self.app(scope, receive, send)  # the usual 404
             return

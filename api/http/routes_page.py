@@ -29,13 +29,13 @@ def _page_html() -> bytes:
     return html.replace("__ASSETS__", digest.hexdigest()[:12]).encode()
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def page() -> Response:
     # Revalidated on each load (the shell is small).
     return Response(_page_html(), media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/favicon.ico")
+@router.api_route("/favicon.ico", methods=["GET", "HEAD"])
 async def favicon() -> FileResponse:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 

@@ -29,6 +29,11 @@ def test_the_page_and_its_assets_are_public_and_data_is_not(keyed_server: Server
         assert response.status_code == 401, path
         assert response.json()["error"]["code"] == "unauthorized"
     assert httpx.get(url + "/session").json() == {"key_required": True, "authenticated": False}
+    assert httpx.head(url + "/").status_code == 200
+    options = httpx.options(url + "/static/app.js")
+    assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, OPTIONS"
+    missing = httpx.get(url + "/static/nothing.js")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
 def test_a_checked_key_becomes_an_httponly_cookie_that_opens_the_data(
