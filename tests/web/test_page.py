@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,35 @@ def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
     page.screenshot("result-wide", WIDE)
     page.screenshot("result-phone", PHONE)
     page.assert_every_request_ok_and_local()
+    page.assert_clean_console()
+
+
+def test_dropped_files_are_listed_and_one_past_the_limit_is_refused_before_upload(
+    browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    page.open()
+    page.wait(lambda: page.visible("#app"), "the page to start")
+    video = base64.b64encode(web_videos["dance"].read_bytes()).decode()
+    # A real drop event carrying real File objects (a 2 MB one is past the 1 MB limit).
+    page.js(
+        "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+        "const dt = new DataTransfer();"
+        "dt.items.add(new File([bytes], 'dropped.mp4', {type: 'video/mp4'}));"
+        "dt.items.add(new File([new Uint8Array(2 * 1024 * 1024)], 'big.mp4'));"
+        "const drop = document.querySelector('#drop');"
+        "for (const type of ['dragover', 'drop']) drop.dispatchEvent("
+        "  new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        video,
+    )
+    rows = page.wait(lambda: len(page.all("#files li")) == 2 and page.all("#files li"), "rows")
+    assert "dropped.mp4" in rows[0].text and "ready" in rows[0].text
+    assert "big.mp4" in rows[1].text and "too large: the limit is 1.0 MB" in rows[1].text
+    assert page.find("#analyze").text == "Analyze"  # only the one that fits will go
+    for button in page.all("#files li button"):
+        button.send_keys(Keys.ENTER)  # Remove, by keyboard
+    page.wait(lambda: not page.all("#files li"), "the list emptied")
+    assert not page.find("#analyze").is_enabled()
     page.assert_clean_console()
 
 
