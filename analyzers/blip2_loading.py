@@ -90,6 +90,27 @@ def _user_name() -> str:
         return str(os.geteuid())
 
 
+#: what from_pretrained raises for files, settings or devices that do not fit
+LOAD_ERRORS = (OSError, ValueError, RuntimeError, ImportError, KeyError, TypeError)
+
+
+def load_error(
+    what: str, config: AnalyzerConfig, exc: BaseException, *, local: bool, hint: str
+) -> ModelLoadError:
+    """One line naming the model, what went wrong and the setting to change."""
+    if isinstance(exc, OSError):
+        where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
+        advice = hint if local else f"download it on a connected machine, or {hint}"
+        return ModelLoadError(
+            f"cannot load {what} {config.model!r} from {where}: {_first_line(exc)}; {advice}"
+        )
+    return ModelLoadError(
+        f"cannot load {what} {config.model!r} with quantization {config.quantization} on "
+        f"{config.device}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
+        "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
+    )
+
+
 def _looks_like_path(model: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else that names a path is meant to be local.
     return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
@@ -152,18 +173,8 @@ def _load_pretrained(
                 raise
         _require_hub_reachable(config)
         return _from_pretrained(source, kwargs, cache_only=False)
-    except OSError as exc:
-        where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
-        hint = _MODEL_HINT if local else f"download it on a connected machine, or {_MODEL_HINT}"
-        raise ModelLoadError(
-            f"cannot load BLIP-2 {config.model!r} from {where}: {_first_line(exc)}; {hint}"
-        ) from exc
-    except (ValueError, RuntimeError, ImportError, KeyError, TypeError) as exc:
-        raise ModelLoadError(
-            f"cannot load BLIP-2 {config.model!r} with quantization {config.quantization} on "
-            f"{kwargs['device_map']['']}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
-            "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
-        ) from exc
+    except LOAD_ERRORS as exc:
+        raise load_error("BLIP-2", config, exc, local=local, hint=_MODEL_HINT) from exc
 
 
 def _require_hub_reachable(config: AnalyzerConfig, timeout_s: float = 5.0) -> None:

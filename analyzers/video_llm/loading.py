@@ -12,10 +12,11 @@ import torch
 
 from analyzers.base import AnalyzerConfig
 from analyzers.blip2_loading import (
-    _first_line,
+    LOAD_ERRORS,
     _from_pretrained_kwargs,
     _looks_like_path,
     _require_hub_reachable,
+    load_error,
     resolve_device,
 )
 from analyzers.errors import ModelLoadError
@@ -144,18 +145,8 @@ def _load_pretrained(
                 f"connected machine, or {MODEL_HINT}"
             ) from exc
         return _from_pretrained(source, kwargs, False, config.model)
-    except OSError as exc:
-        where = "the directory" if local else "the Hugging Face Hub (offline, or not cached)"
-        hint = MODEL_HINT if local else f"download it on a connected machine, or {MODEL_HINT}"
-        raise ModelLoadError(
-            f"cannot load video LLM {config.model!r} from {where}: {_first_line(exc)}; {hint}"
-        ) from exc
-    except (ValueError, RuntimeError, ImportError, KeyError, TypeError) as exc:
-        raise ModelLoadError(
-            f"cannot load video LLM {config.model!r} with quantization {config.quantization} on "
-            f"{kwargs['device_map']['']}: {_first_line(exc)}; check TIKTOK_ANALYZER_MODEL, "
-            "TIKTOK_ANALYZER_QUANTIZATION and TIKTOK_ANALYZER_DEVICE"
-        ) from exc
+    except LOAD_ERRORS as exc:
+        raise load_error("video LLM", config, exc, local=local, hint=MODEL_HINT) from exc
 
 
 def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
