@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,6 +30,9 @@ from api.settings import Settings
 
 log = logging.getLogger("api.app")
 
+#: threads the HTTP side may use for blocking work (store, probing, spooling)
+HELPER_THREADS = 8
+
 
 def create_app(ctx: AppContext) -> FastAPI:
     """Build the HTTP app around an already constructed pool, job store and intake."""
@@ -36,7 +41,12 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx.waiters.loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        ctx.waiters.loop = loop
+        # A bounded set of helper threads (store reads, probing): every new thread costs a
+        # stack and a malloc arena, and an unbounded pool made the front's memory creep.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = HELPER_THREADS
+        loop.set_default_executor(ThreadPoolExecutor(HELPER_THREADS, "front-helper"))
         ticker = asyncio.create_task(_tick_forever(ctx.liveness))
         try:
             yield

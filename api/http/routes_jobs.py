@@ -307,7 +307,14 @@ async def get_frame(
     response_class=Response,
     responses={
         200: {
-            "content": {media: {"schema": {"type": "string"}} for media in _EXPORT_TYPES.values()},
+            "content": {
+                media: {
+                    "schema": {"$ref": "#/components/schemas/AnalysisResult"}
+                    if fmt == "json"
+                    else {"type": "string"}
+                }
+                for fmt, media in _EXPORT_TYPES.items()
+            },
             "description": "subtitles carry the transcript, overlays and aspects as cues",
         },
         **error_docs(404, 409, 422),
