@@ -37,6 +37,9 @@ from tests.api.serverproc import ServerProcess, free_port, post_video, wait_for 
 from tests.media import make_video  # noqa: E402
 
 FRAMES = 16  # the service default: what a client gets without options
+#: the analyzer alone, as the in-process and LitServe peers run it: no shots, OCR, speech
+#: or keyframes (bench_stages measures those)
+SAME_WORK = {"sampling": "uniform", "ocr": "false", "transcribe": "false", "keyframes": "false"}
 BATCH = 12
 ROUNDS = 3
 
@@ -221,7 +224,7 @@ def run(tmp: Path) -> None:
         "2w": {"workers": 2},
     }
     servers = {
-        name: ServerProcess(tmp / name, model_dir, frames=FRAMES, queue_size=64, **cfg)
+        name: ServerProcess(tmp / name, model_dir, frames=FRAMES, queue_size=64, **SAME_WORK, **cfg)
         for name, cfg in configs.items()
     }
     peer = LitServePeer(model_dir, 2, tmp / "litserve.log")
