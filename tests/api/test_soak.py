@@ -42,7 +42,10 @@ def test_front_memory_levels_off(tmp_path: Path, tiny_model_dir: Path, tiny_vide
             rss_mb.append(front.memory_info().rss / 2**20)
     # The first rounds fill SQLite's page cache (bounded) and malloc's arenas; no Python
     # object is kept per job (tracemalloc between rounds shows no growth), so RSS levels off.
+    # After the first half, what the process still adds comes in steps (a malloc arena, a
+    # thread stack) that depend on the machine's load, not on the jobs: a few MB at most.
+    # Keeping anything per job (a result is several KB as Python objects) shows as a
+    # steady climb well above this bound.
     half = ROUNDS // 2
-    early, late = rss_mb[half] - rss_mb[0], rss_mb[-1] - rss_mb[half]
-    # Levelling off: the second half grows far less than the first (or hardly at all).
-    assert late < max(1.0, 0.5 * early), rss_mb
+    late_kb_per_job = (rss_mb[-1] - rss_mb[half]) * 1024 / (JOBS_PER_ROUND * (ROUNDS - half))
+    assert late_kb_per_job < 8.0, rss_mb
