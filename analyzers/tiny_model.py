@@ -67,7 +67,8 @@ _SENTENCES = (
 )
 
 
-def _corpus() -> list[str]:
+def tokenizer_corpus() -> list[str]:
+    """The lines the tiny tokenizers are trained on: every prompt and the test sentences."""
     from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
 
     lines = [CAPTION_PROMPT, *ASPECT_PROMPTS.values(), *_SENTENCES]
@@ -91,7 +92,7 @@ def _make_tokenizer() -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(_corpus(), trainer)
+    backend.train_from_iterator(tokenizer_corpus(), trainer)
     bos_id = backend.token_to_id(BOS)
     backend.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]

@@ -71,11 +71,11 @@ _ONEVISION_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>",
 
 
 def _corpus() -> list[str]:
-    from analyzers.tiny_model import _corpus as blip2_corpus
+    from analyzers.tiny_model import tokenizer_corpus
     from analyzers.video_llm.prompting import corpus_lines
 
     extra = ["system user assistant You are a helpful assistant.", *corpus_lines()]
-    return blip2_corpus() + extra * 3
+    return tokenizer_corpus() + extra * 3
 
 
 def _make_tokenizer(specials: tuple[str, ...], *, add_bos: str = "", **roles: str) -> Any:

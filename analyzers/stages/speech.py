@@ -140,12 +140,12 @@ def load_whisper(model_name: str, device: str = "auto", quantization: str = "fp3
     """Processor and model, from a local directory or the hub cache, else ModelLoadError."""
     import torch
 
-    # BLIP-2's loading helpers, shared (imported here: they pull torch in).
-    from analyzers.blip2_loading import _first_line, _looks_like_path, resolve_device
+    # The loading helpers every model shares (imported here: they pull torch in).
+    from analyzers.model_loading import first_line, looks_like_path, resolve_device
 
     path = Path(model_name).expanduser()
     local = path.is_dir()
-    if not local and (path.exists() or _looks_like_path(model_name)):
+    if not local and (path.exists() or looks_like_path(model_name)):
         raise ModelLoadError(f"ASR model directory {model_name!r} does not exist; {_ASR_HINT}")
     resolved = resolve_device(device)
     # Whisper-small is small: int8 would only slow it down; half precision on a GPU.
@@ -163,12 +163,12 @@ def load_whisper(model_name: str, device: str = "auto", quantization: str = "fp3
     except OSError as exc:
         if local:
             raise ModelLoadError(
-                f"cannot load Whisper {model_name!r}: {_first_line(exc)}; {_ASR_HINT}"
+                f"cannot load Whisper {model_name!r}: {first_line(exc)}; {_ASR_HINT}"
             ) from exc
         processor, model = _from_hub(source, resolved, dtype)
     except (ValueError, RuntimeError, ImportError, KeyError, TypeError) as exc:
         raise ModelLoadError(
-            f"cannot load Whisper {model_name!r} on {resolved}: {_first_line(exc)}; {_ASR_HINT}"
+            f"cannot load Whisper {model_name!r} on {resolved}: {first_line(exc)}; {_ASR_HINT}"
         ) from exc
     return WhisperModel(
         model=model,
@@ -191,12 +191,11 @@ def _from_pretrained(source: str, device: str, dtype: Any, cache_only: bool) -> 
 
 
 def _from_hub(source: str, device: str, dtype: Any) -> tuple[Any, Any]:
-    from analyzers.base import AnalyzerConfig
-    from analyzers.blip2_loading import _require_hub_reachable
+    from analyzers.model_loading import require_hub_reachable
 
     try:
         # The same quick reachability check as BLIP-2's, so a dead hub fails in seconds.
-        _require_hub_reachable(AnalyzerConfig(model=source, quantization="fp32", device="cpu"))
+        require_hub_reachable(source, what="Whisper", hint=_ASR_HINT)
         return _from_pretrained(source, device, dtype, cache_only=False)
     except (ModelLoadError, OSError) as exc:
         raise ModelLoadError(

@@ -11,15 +11,15 @@ from typing import Any
 import torch
 
 from analyzers.base import AnalyzerConfig
-from analyzers.blip2_loading import (
+from analyzers.errors import ModelLoadError
+from analyzers.model_loading import (
     LOAD_ERRORS,
-    _from_pretrained_kwargs,
-    _looks_like_path,
-    _require_hub_reachable,
+    from_pretrained_kwargs,
     load_error,
+    looks_like_path,
+    require_hub_reachable,
     resolve_device,
 )
-from analyzers.errors import ModelLoadError
 from analyzers.tiny_model import is_test_model
 from analyzers.video_llm.families import Family, family_for
 
@@ -137,7 +137,7 @@ def _load_pretrained(
             if local:
                 raise
         try:
-            _require_hub_reachable(config)
+            require_hub_reachable(config.model, what="video LLM", hint=MODEL_HINT)
         except ModelLoadError as exc:
             raise ModelLoadError(
                 f"cannot download video LLM {config.model!r}: the hub is unreachable "
@@ -153,13 +153,13 @@ def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
     """Load the model and its processor parts, or raise ModelLoadError naming the setting."""
     path = Path(config.model).expanduser()
     local = path.is_dir()
-    if not local and (path.exists() or _looks_like_path(config.model)):
+    if not local and (path.exists() or looks_like_path(config.model)):
         what = "is not a directory" if path.exists() else "does not exist"
         raise ModelLoadError(
             f"model directory {config.model!r} ({path.resolve()}) {what}; {MODEL_HINT}"
         )
     device = resolve_device(config.device)
-    kwargs, dtype = _from_pretrained_kwargs(config, device, llm_int8_threshold=6.0)
+    kwargs, dtype = from_pretrained_kwargs(config, device, llm_int8_threshold=6.0)
     logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     from transformers.utils import logging as hf_logging
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzers.blip2_loading import require_readable
 from analyzers.errors import ModelLoadError
+from analyzers.model_loading import require_readable
 
 NOBODY = 65534
 
@@ -24,7 +24,7 @@ def _check_as_nobody(model: Path) -> str:
         try:
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            require_readable(model)
+            require_readable(model, hint="set TIKTOK_ANALYZER_MODEL")
         except ModelLoadError as exc:
             message = exc.message
         except BaseException as exc:  # pragma: no cover - reported to the parent
