@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from analyzers.probe import open_media, stream_start_s
+from analyzers.pyav_demux import demux_packets
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def index_stream(container: Any, stream: Any, fps: float, cancel: threading.Even
     keys: list[bool] = []
     complete = True
     try:
-        for packet in container.demux(stream):
+        for packet in demux_packets(container, stream):
             if cancel.is_set():
                 raise DecodeCancelled
             # size 0 marks PyAV's end-of-stream flush; discard marks frames an edit list cut.

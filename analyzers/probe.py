@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import av
 
 from analyzers.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
+from analyzers.pyav_demux import demux_packets
 from analyzers.schema import Orientation, VideoInfo
 
 #: packets read at most while looking for the first frame (which carries the rotation)
@@ -216,7 +217,7 @@ def _peek(container: Any, stream: Any) -> tuple[int, int]:
     rotation: int | None = None
     packets = 0
     with contextlib.suppress(av.error.FFmpegError, ValueError, StopIteration):
-        for packet in container.demux(stream):
+        for packet in demux_packets(container, stream):
             if packet.size == 0:
                 continue  # the demuxer's end-of-stream flush
             packets += 1

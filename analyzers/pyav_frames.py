@@ -25,6 +25,7 @@ import numpy as np
 
 from analyzers.decoders import DecodeCancelled, FrameTable
 from analyzers.probe import frame_rotation, stream_start_s
+from analyzers.pyav_demux import demux_packets
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _first_keyframe(
     # frame may come out without one.
     moment = 0.0
     try:
-        for packet in container.demux(stream):
+        for packet in demux_packets(container, stream):
             if packet.size == 0:
                 break
             if not packet.is_keyframe:
@@ -339,7 +340,7 @@ class _Cursor:
         skipping = False
         last = 0.0
         try:
-            for packet in self.container.demux(self.stream):
+            for packet in demux_packets(self.container, self.stream):
                 if self.cancel.is_set():
                     raise DecodeCancelled
                 if packet.pts is not None and packet.time_base:

@@ -60,6 +60,7 @@ from analyzers.probe import (
     raise_still_image,
     rotation_tag,
 )
+from analyzers.pyav_demux import demux_packets
 from analyzers.pyav_frames import (
     Decoded,
     available_cores,
@@ -449,7 +450,7 @@ def _decode_with_decord(
 def _first_frame_rotation(container: Any, stream: Any) -> int:
     with contextlib.suppress(Exception):
         if rewind(container, stream):
-            for packet in container.demux(stream):
+            for packet in demux_packets(container, stream):
                 for frame in packet.decode():
                     return frame_rotation(frame)
     return 0

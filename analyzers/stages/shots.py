@@ -16,6 +16,7 @@ import av
 
 from analyzers.errors import NoDecodableFramesError
 from analyzers.probe import choose_video_stream, open_media, stream_start_s
+from analyzers.pyav_demux import decode_frames
 from analyzers.schema import Shot
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def detect_shots(
         )
         size: tuple[int, int] | None = None
         try:
-            for frame in container.decode(stream):
+            for frame in decode_frames(container, stream):
                 if deadline is not None and time.monotonic() > deadline:
                     raise ShotsTimeout(f"shot detection took longer than {deadline_s:g} s")
                 if frame.pts is None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from analyzers.errors import InputError, ModelLoadError
 from analyzers.probe import open_media
+from analyzers.pyav_demux import decode_frames
 from analyzers.schema import Transcript, TranscriptSegment
 from analyzers.tiny_model import is_test_model
 
@@ -72,7 +73,7 @@ def decode_audio(path: str | Path, max_s: float | None = None) -> AudioTrack | N
         limit = None if max_s is None else int(max_s * SAMPLE_RATE)
         total = 0
         try:
-            for frame in container.decode(stream):
+            for frame in decode_frames(container, stream):
                 for converted in resampler.resample(frame):
                     chunks.append(converted.to_ndarray().reshape(-1))
                     total += len(chunks[-1])
