@@ -9,6 +9,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -17,6 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from monitoring.gpu import NoGpuError, read_gpus
+from monitoring.heap import malloc_in_use_bytes
 
 # `*_created` series double every counter for no use to a dashboard.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -54,6 +56,21 @@ class GpuCollector(Collector):
                 busy.add_metric([str(gpu.index)], gpu.utilization_percent / 100.0)
         yield memory
         yield busy
+
+
+class HeapCollector(Collector):
+    """The front's malloc bytes in use, read at scrape time; nothing where glibc cannot tell."""
+
+    def collect(self) -> Iterator[Metric]:
+        in_use = malloc_in_use_bytes()
+        if in_use is None:
+            return
+        yield GaugeMetricFamily(
+            f"{PREFIX}_heap_in_use_bytes",
+            "C heap the front process holds in use (glibc mallinfo2); unlike RSS it leaves"
+            " out freed memory the allocator keeps, so a steady rise is a leak.",
+            value=in_use,
+        )
 
 
 class ServiceMetrics:
@@ -133,6 +150,9 @@ class ServiceMetrics:
             registry=r,
         )
         r.register(GpuCollector())
+        r.register(HeapCollector())
+        # process_resident_memory_bytes, process_cpu_seconds_total, open fds ... of the front
+        ProcessCollector(registry=r)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
