@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import re
 from collections.abc import Callable
@@ -14,40 +12,21 @@ import av
 import pytest
 
 from analyzers.pyav_demux import decode_frames, demux_packets
+from monitoring.heap import malloc_in_use_bytes
 from tests.media import make_video
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 3000
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
 def _malloc_in_use() -> Callable[[], int]:
-    """Bytes malloc has handed out and not had back (glibc's mallinfo2), precise to the byte."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    if not hasattr(libc, "mallinfo2"):
+    """Bytes malloc has handed out and not had back, precise to the byte, after a collection."""
+    if malloc_in_use_bytes() is None:
         pytest.skip("needs glibc 2.33 or later (mallinfo2)")
-    libc.mallinfo2.restype = _MallInfo2
 
     def in_use() -> int:
         gc.collect()
-        return int(libc.mallinfo2().uordblks)
+        return malloc_in_use_bytes() or 0
 
     return in_use
 

@@ -18,6 +18,15 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 FINAL = {"done", "failed", "cancelled"}
+#: settings for the cheapest real job: one frame, no OCR, speech or keyframes (soaks)
+ONE_FRAME_JOBS = {
+    "frames": 1,
+    "sampling": "uniform",
+    "ocr": "false",
+    "transcribe": "false",
+    "keyframes": "false",
+    "log_level": "WARNING",
+}
 
 
 def free_port() -> int:
@@ -189,6 +198,14 @@ def post_video(
         files = {"file": (filename or path.name, fh, "video/mp4")}
         data = {**(form or {}), **{k: str(v) for k, v in fields.items()}}
         return client.post("/analyze", files=files, data=data, params=params)
+
+
+def front_memory(client: httpx.Client) -> tuple[float, float]:
+    """(C heap in use, resident set) of the front in bytes, from its own /metrics."""
+    found = dict(line.partition(" ")[::2] for line in client.get("/metrics").text.splitlines())
+    return float(found["tiktok_analyzer_heap_in_use_bytes"]), float(
+        found["process_resident_memory_bytes"]
+    )
 
 
 def wait_final(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict[str, Any]:

@@ -6,26 +6,15 @@ import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video
+from tests.api.serverproc import ONE_FRAME_JOBS, ServerProcess, front_memory, post_video
 
 pytestmark = pytest.mark.slow
 
 ROUNDS = 8
 JOBS_PER_ROUND = 120
 CLIENTS = 3
-
-
-def _memory(client: httpx.Client) -> tuple[float, float]:
-    """(C heap in use, resident set) of the front in bytes, from its own /metrics."""
-    values = {}
-    for line in client.get("/metrics").text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in ("tiktok_analyzer_heap_in_use_bytes", "process_resident_memory_bytes"):
-            values[name] = float(value)
-    return values["tiktok_analyzer_heap_in_use_bytes"], values["process_resident_memory_bytes"]
 
 
 def _steady_growth_per_job(samples: list[float]) -> float:
@@ -37,16 +26,7 @@ def _steady_growth_per_job(samples: list[float]) -> float:
 
 
 def test_front_memory_levels_off(tmp_path: Path, tiny_model_dir: Path, tiny_video: Path) -> None:
-    srv = ServerProcess(
-        tmp_path / "srv",
-        tiny_model_dir,
-        frames=1,
-        sampling="uniform",
-        ocr="false",
-        transcribe="false",
-        keyframes="false",
-        log_level="WARNING",
-    )
+    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, **ONE_FRAME_JOBS)
     with srv.running(), srv.client() as client:
 
         def one(_: int) -> int:
@@ -58,7 +38,7 @@ def test_front_memory_levels_off(tmp_path: Path, tiny_model_dir: Path, tiny_vide
             with ThreadPoolExecutor(CLIENTS) as pool:
                 codes = list(pool.map(one, range(JOBS_PER_ROUND)))
             assert set(codes) == {200}
-            in_use, resident = _memory(client)
+            in_use, resident = front_memory(client)
             heap.append(in_use)
             rss.append(resident)
     # Measured (issue 8): with PyAV's demux leak fixed the second half grew about 60 bytes
