@@ -227,6 +227,7 @@ def test_a_text_file_named_mp4_shows_the_servers_message(
     note = page.wait(lambda: page.all("#files .error"), "the error shown")[0]
     assert "not a video" in note.text, note.text
     assert note.get_attribute("role") == "alert"
+    assert page.all("#files progress.failed"), "the full bar of a refused upload is not marked"
     page.screenshot("upload-error-wide", WIDE)
     page.assert_clean_console("status of 415")
 

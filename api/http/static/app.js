@@ -197,6 +197,7 @@ function upload(item, frames, aspects) {
     } else if (xhr.status === 401) {
       showLogin("The session ended: enter the key again.");
     } else {
+      item.bar.classList.add("failed");
       item.note.className = "error";
       item.note.setAttribute("role", "alert");
       item.note.textContent = errorText(body, xhr.status);
@@ -206,6 +207,7 @@ function upload(item, frames, aspects) {
   });
   xhr.addEventListener("error", () => {
     state.uploading -= 1;
+    item.bar.classList.add("failed");
     item.note.className = "error";
     item.note.textContent = "the upload failed: network error";
   });
@@ -275,7 +277,8 @@ function renderBoard(board) {
 function statusText(job) {
   if (job.status === "queued") return job.queue_position ? `queued, #${job.queue_position} in line` : "queued";
   if (job.status === "running" && job.progress) return `running: ${job.progress.frames_done} of ${job.progress.frames_total} frames`;
-  if ((job.status === "failed" || job.status === "cancelled") && job.error) return `${job.status}: ${job.error.message}`;
+  // A cancel's message only repeats its status; a failure's says why.
+  if (job.status === "failed" && job.error) return `failed: ${job.error.message}`;
   return job.status;
 }
 
