@@ -141,6 +141,7 @@ def bench_shots(videos: int = 4, seed: int = 2, pan: tuple[int, int] = (2, 1)) -
                 cuts=cuts,
                 overlays=overlays,
                 seed=seed + n,
+                pan=pan,
             )
             started = time.perf_counter()
             result = detect_shots(path, duration_s=duration)

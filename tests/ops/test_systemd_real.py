@@ -250,27 +250,32 @@ def test_kill9_of_the_main_process_is_restarted_with_no_worker_left(box: Contain
 
 
 def test_watchdog_kills_a_stopped_main_process(box: Container) -> None:
-    box.write(
-        f"/etc/systemd/system/{UNIT}.service.d/test-watchdog.conf", "[Service]\nWatchdogSec=6s\n"
-    )
+    drop_in = f"/etc/systemd/system/{UNIT}.service.d/test-watchdog.conf"
+    box.write(drop_in, "[Service]\nWatchdogSec=6s\n")
     box.run("systemctl", "daemon-reload", check=True)
-    box.run("systemctl", "restart", UNIT, timeout=300, check=True)
-    props = wait_active(box)
-    main, restarts = int(props["MainPID"]), int(props["NRestarts"])
-    # A running service keeps feeding the watchdog: nothing happens for well over WatchdogSec.
-    time.sleep(8)
-    assert show(box, "MainPID")["MainPID"] == str(main)
-    started = time.monotonic()
-    signal_inside(box, "STOP", main)
-    wait_for(
-        lambda: int(show(box, "NRestarts")["NRestarts"]) > restarts,
-        90,
-        "the watchdog to restart the stopped main process",
-    )
-    print(f"watchdog restart {time.monotonic() - started:.1f} s after SIGSTOP (WatchdogSec=6s)")
-    assert "Watchdog timeout" in journal(box)
-    assert start_time(box, main) is None
-    assert int(wait_active(box)["MainPID"]) != main
+    try:
+        box.run("systemctl", "restart", UNIT, timeout=300, check=True)
+        props = wait_active(box)
+        main, restarts = int(props["MainPID"]), int(props["NRestarts"])
+        # A running service keeps feeding the watchdog: nothing happens for well over
+        # WatchdogSec.
+        time.sleep(8)
+        assert show(box, "MainPID")["MainPID"] == str(main)
+        started = time.monotonic()
+        signal_inside(box, "STOP", main)
+        wait_for(
+            lambda: int(show(box, "NRestarts")["NRestarts"]) > restarts,
+            90,
+            "the watchdog to restart the stopped main process",
+        )
+        print(f"watchdog restart {time.monotonic() - started:.1f} s after SIGSTOP (WatchdogSec=6s)")
+        assert "Watchdog timeout" in journal(box)
+        assert start_time(box, main) is None
+        assert int(wait_active(box)["MainPID"]) != main
+    finally:
+        # the later tests run under the shipped unit's 60 s watchdog, not this one
+        box.run("rm", "-f", drop_in, check=True)
+        box.run("systemctl", "daemon-reload", check=True)
 
 
 def test_stop_is_clean(box: Container) -> None:
