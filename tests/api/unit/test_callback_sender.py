@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +10,12 @@ import pytest
 from api.jobs.callbacks import CallbackSender
 from api.jobs.fetch import AddressGuard
 from api.jobs.record import Callback, Job
-from api.jobs.store import SCHEMA_VERSION, JobStore
+from api.jobs.store import JobStore
 from api.settings import Settings
 from tests.api.serverproc import wait_for
 from tests.api.unit.loopback import FlakyReceiver, LoopbackSite
 
 DEFAULTS = Settings().analysis_options()
-V1_DATABASE = Path(__file__).resolve().parents[2] / "data" / "jobs_v1.sqlite3"
 OPEN = AddressGuard(allow_private=True)
 
 
@@ -114,17 +111,6 @@ def test_undelivered_callbacks_resume_after_a_restart(
         sender.stop()
         reopened.close()
     assert [b["job_id"] for b in site.posts("/hook")] == ["j1"]
-
-
-def test_a_release_0_1_database_gains_the_callback_columns(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.sqlite3"
-    shutil.copy(V1_DATABASE, path)
-    store = JobStore(path, DEFAULTS).open()
-    assert store.pending_callbacks() == []
-    jobs, _ = store.page(limit=10)
-    assert all(j.callback is None and j.source_url is None for j in jobs)
-    store.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 def test_a_job_queued_twice_is_sent_once(store: JobStore, site: LoopbackSite) -> None:

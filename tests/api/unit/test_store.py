@@ -60,6 +60,8 @@ def test_a_database_of_release_0_1_opens_with_its_jobs(tmp_path: Path) -> None:
     assert by_id["a"].options.decoder == DEFAULTS.decoder  # not stored by 0.1: the default
     assert by_id["c"].status == "done" and by_id["c"].result == {"summary": "x"}
     assert by_id["d"].error_code == "not_a_video"
+    assert all(j.callback is None and j.source_url is None for j in jobs)  # added in v3
+    assert store.pending_callbacks() == []
     recovered = store.recover()  # the running one goes back to the queue
     assert sorted(j.id[0] for j in recovered) == ["a", "b"]
     store.close()
