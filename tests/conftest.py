@@ -43,6 +43,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Whisper, built through the registry `make-test-model --kind whisper` uses."""
+    from analyzers.tiny_model import make_tiny_model
+
+    return make_tiny_model("whisper", tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture(scope="session")
 def portrait_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 s 720x1280 H.264, the shape of a real TikTok upload."""
     out = tmp_path_factory.mktemp("videos") / "portrait_30s.mp4"

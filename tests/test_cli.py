@@ -53,13 +53,6 @@ def _model_args(model: Path, frames: int = 2, whisper: Path | None = None) -> li
     return ["--model", str(model), "--quantization", "fp32", "--frames", str(frames), *speech]
 
 
-@pytest.fixture(scope="module")
-def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analyzers.tiny_whisper import make_tiny_whisper
-
-    return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
-
-
 def _json_lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 

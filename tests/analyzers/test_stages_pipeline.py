@@ -39,16 +39,13 @@ def analyzer(tiny_model_dir: Path) -> tuple[Blip2Analyzer, ModelInfo]:
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> StagesConfig:
-    from analyzers.tiny_whisper import make_tiny_whisper
-
-    whisper = make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+def config(tiny_whisper_dir: Path) -> StagesConfig:
     return StagesConfig(
         sampling="shots",
         ocr=True,
         ocr_langs="eng",
         transcribe=True,
-        asr_model=str(whisper),
+        asr_model=str(tiny_whisper_dir),
         keyframes=True,
         device="cpu",
         quantization="fp32",

@@ -39,14 +39,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analyzers.tiny_model import make_tiny_model
-
-    # Through the registry `make-test-model --kind whisper` uses.
-    return make_tiny_model("whisper", tmp_path_factory.mktemp("tiny-whisper"))
-
-
-@pytest.fixture(scope="module")
 def spoken(media: Path) -> tuple[Path, list[tuple[float, float]]]:
     path, spans = make_story_video(
         media / "speech.mp4", width=64, height=64, duration_s=8.0, fps=10, speech=SPEECH
@@ -55,8 +47,8 @@ def spoken(media: Path) -> tuple[Path, list[tuple[float, float]]]:
 
 
 @pytest.fixture(scope="module")
-def stages(whisper_dir: Path) -> Stages:
-    return Stages.load(_config(str(whisper_dir)))
+def stages(tiny_whisper_dir: Path) -> Stages:
+    return Stages.load(_config(str(tiny_whisper_dir)))
 
 
 def test_audio_is_16k_mono_and_speech_is_where_espeak_put_it(
