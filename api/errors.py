@@ -12,10 +12,14 @@
         └── WorkerCrashedError     the worker died while analysing this video (HTTP 502)
 
 They pickle cleanly (message, and code where it varies, in ``args``).
+Also here: ``disk_full`` (is this exception a full disk?) and ``shorten`` (a client's text
+echoed back in a message, cut to a readable length).
 """
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from typing import Any
 
 from analyzers.errors import AnalyzerError, InputError
@@ -58,3 +62,24 @@ class JobTimeoutError(JobError):
 
 class WorkerCrashedError(JobError):
     code = "worker_crashed"
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = 13  # sqlite3.SQLITE_FULL; the low byte of an extended result code
+
+
+def disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` says the disk (or the user's quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in _DISK_FULL_ERRNOS
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
+            return True
+        return "database or disk is full" in str(exc)
+    return False
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (with '...'), for echoing a client's input back."""
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -26,6 +26,7 @@ from types import FrameType
 import uvicorn
 
 from api import __version__
+from api.errors import disk_full
 from api.http.app import create_app
 from api.http.context import AppContext
 from api.jobs.callbacks import CallbackSender
@@ -253,7 +254,7 @@ def _disk_problem(data_dir: Path, exc: BaseException) -> str:
         free = shutil.disk_usage(data_dir).free
     except OSError:
         return str(exc)
-    if free < 1024 * 1024:
+    if free < 1024 * 1024 or disk_full(exc):
         return f"disk full ({free} bytes free on {data_dir}): {exc}"
     return storage_problem(exc)
 

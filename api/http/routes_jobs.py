@@ -17,7 +17,7 @@ from analyzers.errors import AnalyzerError, InvalidOptionError
 from analyzers.exports import export
 from analyzers.prompts import DEFAULT_ASPECTS
 from analyzers.schema import AnalysisResult
-from api.errors import DrainingError, ModelUnavailableError, QueueFullError
+from api.errors import DrainingError, ModelUnavailableError, QueueFullError, shorten
 from api.http.context import AppContext, Ctx
 from api.http.errors import ApiError, error_docs, error_response, status_for
 from api.http.schemas import JobOut, JobPage, job_out
@@ -199,10 +199,6 @@ def _job_reply(ctx: AppContext, job_id: str) -> Response:
     return JSONResponse(body, status_code=202, headers=headers)
 
 
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 @router.get(
     "/jobs/{job_id}",
     summary="One job: status, progress, result or error, timings",
@@ -212,7 +208,7 @@ def _short(text: str, limit: int = 80) -> str:
 async def get_job(ctx: Ctx, job_id: str) -> JobOut:
     job = await run_in_threadpool(ctx.store.get, job_id)
     if job is None:
-        raise ApiError("job_not_found", f"no job {_short(job_id)}")
+        raise ApiError("job_not_found", f"no job {shorten(job_id)}")
     return job_out(job, progress=ctx.pool.progress(job.id))
 
 
@@ -237,7 +233,7 @@ async def list_jobs(
             lambda: ctx.store.page(limit=limit, offset=offset, status=status, after=after)
         )
     except KeyError:
-        raise InvalidOptionError(f"after: no job {_short(after or '')}") from None
+        raise InvalidOptionError(f"after: no job {shorten(after or '')}") from None
     following = offset + len(jobs)
     full = len(jobs) == limit
     return JobPage(
@@ -260,7 +256,7 @@ async def cancel_job(ctx: Ctx, job_id: str) -> Any:
     if not await run_in_threadpool(ctx.pool.cancel, job_id):
         job = await run_in_threadpool(ctx.store.get, job_id)
         if job is None:
-            raise ApiError("job_not_found", f"no job {_short(job_id)}")
+            raise ApiError("job_not_found", f"no job {shorten(job_id)}")
         raise ApiError(
             "not_cancellable",
             f"the job is {job.status}; only a queued job can be cancelled",
@@ -294,7 +290,7 @@ async def get_frame(
     job = await run_in_threadpool(ctx.store.get, job_id)
     path = ctx.keyframes.path(job_id, n) if job is not None else None
     if path is None:
-        raise ApiError("frame_not_found", f"no keyframe {n} for job {_short(job_id)}")
+        raise ApiError("frame_not_found", f"no keyframe {n} for job {shorten(job_id)}")
     # Keyframes never change once written: let the browser keep them.
     return FileResponse(
         path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
@@ -327,7 +323,7 @@ async def export_job(
 ) -> Response:
     job = await run_in_threadpool(ctx.store.get, job_id)
     if job is None:
-        raise ApiError("job_not_found", f"no job {_short(job_id)}")
+        raise ApiError("job_not_found", f"no job {shorten(job_id)}")
     if job.status != "done" or job.result is None:
         raise ApiError(
             "not_done", f"the job is {job.status}; only a finished job has a result to export"

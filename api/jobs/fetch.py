@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from api.errors import RequestRejected
+from api.errors import RequestRejected, shorten
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import Upload
 
@@ -81,13 +81,13 @@ class AddressGuard:
         """The address to connect to; RequestRejected when any of them is refused."""
         found = list(dict.fromkeys(addresses))
         if not found:
-            raise RequestRejected("url_fetch_failed", f"{_short(host)} has no address")
+            raise RequestRejected("url_fetch_failed", f"{shorten(host)} has no address")
         for ip in found:
             reason = self.refusal(ip)
             if reason is not None:
                 raise RequestRejected(
                     "url_not_allowed",
-                    f"links to {_short(host)} are not allowed: {reason}",
+                    f"links to {shorten(host)} are not allowed: {reason}",
                 )
         return found[0]
 
@@ -146,7 +146,7 @@ def resolve_sync(url: httpx.URL, guard: AddressGuard) -> Pinned:
         infos = socket.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise RequestRejected(
-            "url_fetch_failed", f"cannot resolve {_short(url.host)}: {exc}"
+            "url_fetch_failed", f"cannot resolve {shorten(url.host)}: {exc}"
         ) from None
     return pin(url, guard.check(url.host, _addresses(infos)))
 
@@ -161,13 +161,9 @@ async def resolve(url: httpx.URL, guard: AddressGuard) -> Pinned:
         infos = await loop.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise RequestRejected(
-            "url_fetch_failed", f"cannot resolve {_short(url.host)}: {exc}"
+            "url_fetch_failed", f"cannot resolve {shorten(url.host)}: {exc}"
         ) from None
     return pin(url, guard.check(url.host, _addresses(infos)))
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _is_html(content_type: str) -> bool:
@@ -226,7 +222,7 @@ class UrlDownload:
                     response = await client.send(request, stream=True)
                 except httpx.HTTPError as exc:
                     raise RequestRejected(
-                        "url_fetch_failed", f"cannot fetch {_short(url.host)}: {exc}"
+                        "url_fetch_failed", f"cannot fetch {shorten(url.host)}: {exc}"
                     ) from None
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from analyzers.errors import InvalidOptionError, VideoTooLongError
 from analyzers.options import AnalysisOptions
 from analyzers.probe import probe_video
-from api.errors import RequestRejected
+from api.errors import RequestRejected, shorten
 from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, resolve
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import MAX_FIELDS_TOTAL_BYTES, Upload, spool_multipart
@@ -205,8 +205,9 @@ def _frames(raw: str | None, query: int | None) -> int | None:
     try:
         return int(raw.strip())
     except ValueError:
-        shown = raw if len(raw) <= 40 else raw[:40] + "..."
-        raise InvalidOptionError(f"frames must be a whole number, got {shown!r}") from None
+        raise InvalidOptionError(
+            f"frames must be a whole number, got {shorten(raw, 40)!r}"
+        ) from None
 
 
 def _flag(raw: str | None, query: bool | None, *, default: bool) -> bool:
@@ -217,5 +218,4 @@ def _flag(raw: str | None, query: bool | None, *, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    shown = raw if len(raw) <= 40 else raw[:40] + "..."
-    raise InvalidOptionError(f"wait must be true or false, got {shown!r}")
+    raise InvalidOptionError(f"wait must be true or false, got {shorten(raw, 40)!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import BinaryIO
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.errors import RequestRejected, StorageFullError
+from api.errors import RequestRejected, StorageFullError, disk_full
 from api.jobs.files import UploadFiles
 
 #: the form field that carries the video
@@ -149,7 +148,7 @@ def _as_rejection(exc: BaseException) -> BaseException:
     """The error to raise for what went wrong while spooling (others pass unchanged)."""
     if isinstance(exc, FormParserError):
         return RequestRejected("bad_multipart", f"malformed multipart body: {exc}")
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if disk_full(exc):
         return StorageFullError("disk full: the upload cannot be stored; retry later")
     return exc
 
