@@ -33,8 +33,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def fill(disk: Path) -> Path:
-    """Write a file until the disk says it is full; returns it (delete it to free the disk)."""
+def fill(disk: Path) -> list[Path]:
+    """Write files until the disk says it is full; returns them (delete them to free it)."""
     filler = disk / "filler"
     block = b"\0" * 65536
     with contextlib.suppress(OSError), open(filler, "wb") as out:
@@ -45,7 +45,7 @@ def fill(disk: Path) -> Path:
         while True:  # the last few bytes
             out.write(b"\0" * 512)
             out.flush()
-    return filler
+    return [filler, disk / "filler2"]
 
 
 def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
@@ -63,7 +63,7 @@ def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
         first = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
         queued = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
         wait_for(lambda: srv.health()[1]["busy_workers"] == 1, 30, "the first job running")
-        fill(small_disk)
+        fillers = fill(small_disk)
 
         # The first job ends while the database cannot take its result.
         body = wait_for(
@@ -82,8 +82,8 @@ def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
         assert cancel.status_code == 507, cancel.text
         assert client.get(f"/jobs/{queued}").json()["status"] == "queued"
 
-        for name in ("filler", "filler2"):
-            (small_disk / name).unlink()
+        for filler in fillers:
+            filler.unlink()
         assert wait_final(client, first, timeout=30)["status"] == "done"
         wait_for(lambda: srv.health()[0] == 200, 30, "ready again")
         assert wait_final(client, queued, timeout=60)["status"] == "done"
