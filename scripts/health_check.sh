@@ -10,6 +10,7 @@
 #   8 the service refused the API key
 #   9 configuration error: the service exited 78 (EX_CONFIG) or /health says
 #     model_unavailable; never restarted, since a restart cannot fix it
+#  10 the job database cannot be written (/health says storage); never restarted
 #  64 usage
 set -euo pipefail
 
@@ -19,7 +20,7 @@ set -euo pipefail
 # Exit codes (also in docs/operations.md).
 readonly EXIT_HEALTHY=0 EXIT_UNHEALTHY=1 EXIT_RESTARTED=2 EXIT_COOLDOWN=3
 readonly EXIT_START_LIMIT=4 EXIT_SKIPPED=5 EXIT_LOCKED=6 EXIT_RESTART_FAILED=7 EXIT_AUTH=8
-readonly EXIT_CONFIG=9 EXIT_USAGE=64
+readonly EXIT_CONFIG=9 EXIT_STORAGE=10 EXIT_USAGE=64
 # The service's own exit status for an error a restart cannot fix (EX_CONFIG, sysexits.h).
 readonly SERVICE_EX_CONFIG=78
 
@@ -31,8 +32,10 @@ Checks $(ops_base_url)/health once. A failure is: no answer within the timeout, 
 that is not ready (except "starting" within the start grace, and "draining", which are
 skipped). After N consecutive failures the service is restarted through
 restart_services.sh, at most once per cooldown. A configuration error (the service exited
-with status 78, or /health says model_unavailable) is reported, never restarted. Every
-decision goes to <log_dir>/health_check.log.
+with status 78, or /health says model_unavailable) is reported, never restarted; so is a
+job database the service cannot write (/health: storage), which a restart cannot free and
+would lose the results it keeps in memory. Every decision goes to
+<log_dir>/health_check.log.
 
 options (environment variable in brackets):
   -H, --host HOST        service host [TIKTOK_ANALYZER_HOST, default 127.0.0.1]
@@ -57,6 +60,8 @@ exit codes:
   8 the service refused the API key (it runs; a restart would not help)
   9 configuration error (exit status 78, or /health: model_unavailable): not restarting,
     an operator must fix the setting or the model files
+  10 the service cannot write its job database (/health: storage, e.g. disk full): not
+    restarting, which would lose the results it keeps in memory; an operator must free space
   64 usage
 EOF
 }
@@ -147,6 +152,16 @@ config_error() {
     finish "$EXIT_CONFIG"
 }
 
+# The service runs and keeps its results in memory until the disk takes them: a restart cannot
+# free the disk and would lose them, so none is made; ERROR goes to stderr, which cron mails.
+storage_error() {
+    failures=0
+    log ERROR "storage error: $*; NOT restarting (a restart cannot free the disk and would" \
+        "lose the results the service keeps in memory). Free space for $(ops_data_dir);" \
+        "the service writes them by itself once it can"
+    finish "$EXIT_STORAGE"
+}
+
 # systemd's own view first: it knows about starts, stops, the start limit and exit statuses.
 check_systemd_state() {
     local active sub result
@@ -233,6 +248,9 @@ main() {
     fi
     if [[ $code == 503 && $reason == model_unavailable:* ]]; then
         config_error "the service cannot load its model ($detail)"
+    fi
+    if [[ $code == 503 && $reason == storage:* ]]; then
+        storage_error "the service cannot write its job database ($detail)"
     fi
     if [[ $code == 401 || $code == 403 ]]; then
         log ERROR "the service refused our API key ($detail): set TIKTOK_ANALYZER_API_KEY" \

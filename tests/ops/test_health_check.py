@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,7 +18,7 @@ import pytest
 from tests.ops.conftest import SCRIPTS, LiveService, ops_env, pid_alive, run, wait_for
 
 HEALTHY, UNHEALTHY, RESTARTED, COOLDOWN, START_LIMIT, SKIPPED, LOCKED = range(7)
-CONFIG_ERROR = 9
+CONFIG_ERROR, STORAGE_ERROR = 9, 10
 
 
 def check(service: LiveService, *args: str) -> tuple[int, str]:
@@ -224,30 +225,40 @@ def test_other_exit_statuses_are_still_restarted(tmp_path: Path) -> None:
     assert "restart --no-block tiktok-analyzer" in (tmp_path / "systemctl.calls").read_text()
 
 
-class _ModelUnavailable(BaseHTTPRequestHandler):
-    """What the front process answers once no worker can load the model."""
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = json.dumps(
-            {
-                "status": "degraded",
-                "ready": False,
-                "reason": "model_unavailable: permission denied: user tiktok-analyzer "
-                "cannot read /srv/m/model.safetensors",
-            }
-        ).encode()
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+MODEL_UNAVAILABLE = (
+    "model_unavailable: permission denied: user tiktok-analyzer cannot read "
+    "/srv/m/model.safetensors"
+)
+# What routes_ops.health_body answers while the job database cannot be written.
+STORAGE_FULL = (
+    "storage: disk full: cannot write the job database (database or disk is full); "
+    "results are kept until it can write"
+)
 
 
-def test_model_unavailable_is_a_configuration_error_not_restarted(tmp_path: Path) -> None:
-    server = HTTPServer(("127.0.0.1", 0), _ModelUnavailable)
+def _degraded(reason: str) -> type[BaseHTTPRequestHandler]:
+    """What the front process answers, 503 degraded with ``reason``."""
+
+    class Degraded(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps({"status": "degraded", "ready": False, "reason": reason}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Degraded
+
+
+def _check_degraded(
+    tmp_path: Path, reason: str, times: int
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run the health check ``times`` times (threshold 1, no cooldown) against ``reason``."""
+    server = HTTPServer(("127.0.0.1", 0), _degraded(reason))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = ops_env(
         TIKTOK_ANALYZER_PORT=str(server.server_address[1]),
@@ -255,13 +266,31 @@ def test_model_unavailable_is_a_configuration_error_not_restarted(tmp_path: Path
         TIKTOK_ANALYZER_LOG_DIR=str(tmp_path / "logs"),
     )
     try:
-        for _ in range(3):
-            proc = run([SCRIPTS / "health_check.sh", "--failures", "1", "--cooldown", "0"], env)
-            assert proc.returncode == CONFIG_ERROR, proc.stdout + proc.stderr
-            assert "model_unavailable: permission denied" in proc.stderr
+        return [
+            run([SCRIPTS / "health_check.sh", "--failures", "1", "--cooldown", "0"], env)
+            for _ in range(times)
+        ]
     finally:
         server.shutdown()
+        server.server_close()
+
+
+def test_model_unavailable_is_a_configuration_error_not_restarted(tmp_path: Path) -> None:
+    for proc in _check_degraded(tmp_path, MODEL_UNAVAILABLE, 3):
+        assert proc.returncode == CONFIG_ERROR, proc.stdout + proc.stderr
+        assert "model_unavailable: permission denied" in proc.stderr
     log = (tmp_path / "logs" / "health_check.log").read_text()
+    assert "restarting tiktok-analyzer" not in log and "restart done" not in log
+    assert "failures=0" in (tmp_path / "data" / "health_check.state").read_text()
+
+
+def test_full_disk_is_reported_not_restarted(tmp_path: Path) -> None:
+    """A restart cannot free the disk and would lose the results the service keeps in memory."""
+    for proc in _check_degraded(tmp_path, STORAGE_FULL, 3):
+        assert proc.returncode == STORAGE_ERROR, proc.stdout + proc.stderr
+        assert "storage: disk full" in proc.stderr and "NOT restarting" in proc.stderr
+    log = (tmp_path / "logs" / "health_check.log").read_text()
+    assert log.count("storage error: the service cannot write its job database") == 3
     assert "restarting tiktok-analyzer" not in log and "restart done" not in log
     assert "failures=0" in (tmp_path / "data" / "health_check.state").read_text()
 
