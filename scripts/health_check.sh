@@ -2,22 +2,13 @@
 # Checks GET /health and restarts tiktok-analyzer (via restart_services.sh) after repeated
 # failures, with a cooldown between restarts. Meant for cron every 10 minutes.
 #
-# Exit codes (also in -h and docs/operations.md):
-#   0 healthy                         1 unhealthy, below the failure threshold
-#   2 restarted                       3 restart due but held back by the cooldown
-#   4 systemd start limit hit         5 skipped (starting, draining, stopped on purpose)
-#   6 another check holds the lock    7 the restart command failed
-#   8 the service refused the API key
-#   9 configuration error: the service exited 78 (EX_CONFIG) or /health says
-#     model_unavailable; never restarted, since a restart cannot fix it
-#  10 the job database cannot be written (/health says storage); never restarted
-#  64 usage
+# Exit codes: see usage (-h), also in docs/operations.md.
 set -euo pipefail
 
 # shellcheck source=scripts/ops_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/ops_lib.sh"
 
-# Exit codes (also in docs/operations.md).
+# Exit codes: described in usage below.
 readonly EXIT_HEALTHY=0 EXIT_UNHEALTHY=1 EXIT_RESTARTED=2 EXIT_COOLDOWN=3
 readonly EXIT_START_LIMIT=4 EXIT_SKIPPED=5 EXIT_LOCKED=6 EXIT_RESTART_FAILED=7 EXIT_AUTH=8
 readonly EXIT_CONFIG=9 EXIT_STORAGE=10 EXIT_USAGE=64
