@@ -4,10 +4,12 @@ worker -> front:
     WorkerStarting(pid, device)           the process runs; the model is loading
     WorkerReady(model)                    the model is loaded (model: ModelInfo as JSON)
     WorkerFailed(code, message, permanent) loading failed; permanent: a restart cannot help
-    Heartbeat(job_id, progress)           every heartbeat_interval_s, even during a model call
+    Heartbeat(job_id, progress, others)   every heartbeat_interval_s, even during a model call;
+                                          others: the jobs sharing job_id's model calls
     JobBegun(job_id)                      decoding started: the job's clock runs
     JobPrepared(job_id, prepare_s)        decoded; waiting for the model does not count
-    JobOnModel(job_id)                    the model started on it: the clock runs again
+    JobOnModel(job_id, batch)             the model started on it: the clock runs again;
+                                          batch: every job sharing these model calls
     JobDone(job_id, result, model_started_at, model_finished_at, keyframes)
     JobFailed(job_id, code, message)
     MemoryReleased(ok)
@@ -50,6 +52,8 @@ class WorkerFailed:
 class Heartbeat:
     job_id: str | None
     progress: Progress | None
+    #: the other jobs on the model with job_id (batch_videos > 1), each with its own progress
+    others: tuple[tuple[str, Progress | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class JobPrepared:
 @dataclass(frozen=True)
 class JobOnModel:
     job_id: str
+    #: every job sharing these model calls (batch_videos > 1); empty means job_id alone
+    batch: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

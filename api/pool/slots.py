@@ -24,6 +24,11 @@ class Attempt:
 
     job: Job
     limit_s: float
+    #: the time it was given on the model: limit_s less decoding, or more when it shares
+    #: the model's calls with other videos (batch_videos > 1)
+    model_budget_s: float = 0.0
+    #: how many videos shared its model calls
+    batch_size: int = 1
     #: monotonic time it (re)entered the queue, for the queue-wait histogram
     queued_at: float = field(default_factory=time.monotonic)
     avoid_worker: int | None = None
@@ -48,6 +53,7 @@ class Attempt:
         self.queued_at = time.monotonic()
         self.begun = self.prepared = self.on_model = False
         self.deadline, self.prepare_s = None, 0.0
+        self.model_budget_s, self.batch_size = 0.0, 1
 
 
 @dataclass
@@ -69,7 +75,8 @@ class Slot:
     #: the last load failure cannot be fixed by a restart (configuration, files)
     permanent_error: bool = False
     current_job: str | None = None
-    progress: Progress | None = None
+    #: the jobs on the model as its last heartbeat said, each with its progress
+    progress: dict[str, Progress | None] = field(default_factory=dict)
     model: dict[str, Any] | None = None
     pid: int | None = None
     node: str | None = None
@@ -82,14 +89,14 @@ class Slot:
         self.handle, self.pid, self.node = handle, handle.pid, handle.node
         self.state, self.spawned_at = "STARTING", time.monotonic()
         self.last_heartbeat, self.ready_at, self.restart_at = None, None, None
-        self.current_job, self.progress = None, None
+        self.current_job, self.progress = None, {}
 
     def detach(self) -> None:
         """Kill the worker if it still runs and forget it."""
         if self.handle is not None:
             self.handle.kill()
         self.handle, self.pid = None, None
-        self.current_job, self.progress, self.ready_at = None, None, None
+        self.current_job, self.progress, self.ready_at = None, {}, None
 
     def attempt(self, job_id: str) -> Attempt | None:
         return next((a for a in self.jobs if a.id == job_id), None)

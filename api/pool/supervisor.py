@@ -72,6 +72,16 @@ def storage_problem(exc: BaseException) -> str:
     return f"cannot write the job database: {text}"
 
 
+def _shared_note(attempt: Attempt) -> str:
+    if attempt.batch_size < 2:
+        return ""
+    others = attempt.batch_size - 1
+    return (
+        f"; it shared the model with {others} other video(s) "
+        f"for {attempt.model_budget_s:.0f} s in all"
+    )
+
+
 class Supervisor:
     """Owns the workers and every job between 'queued' and a final state."""
 
@@ -186,8 +196,8 @@ class Supervisor:
     def progress(self, job_id: str) -> Progress | None:
         """Frames the model has described of a running job, as its worker last reported."""
         with self._lock:
-            slot = next((s for s in self.slots if s.current_job == job_id), None)
-            return slot.progress if slot is not None else None
+            slot = next((s for s in self.slots if job_id in s.progress), None)
+            return slot.progress[job_id] if slot is not None else None
 
     def queue_positions(self) -> dict[str, int]:
         """Each queued job's place in line, 1 for the next to start."""
@@ -325,7 +335,10 @@ class Supervisor:
             slot.state = "BUSY" if slot.jobs else "READY"
 
     def _on_heartbeat(self, slot: Slot, message: Heartbeat) -> None:
-        slot.current_job, slot.progress = message.job_id, message.progress
+        slot.current_job = message.job_id
+        slot.progress = dict(message.others)
+        if message.job_id is not None:
+            slot.progress[message.job_id] = message.progress
 
     def _on_starting(self, slot: Slot, message: WorkerStarting) -> None:
         slot.pid, slot.node = message.pid, message.node or slot.node
@@ -352,9 +365,16 @@ class Supervisor:
 
     def _on_model(self, slot: Slot, message: JobOnModel) -> None:
         attempt = slot.attempt(message.job_id)
-        if attempt is not None:
-            attempt.on_model = True
-            attempt.deadline = time.monotonic() + max(1.0, attempt.limit_s - attempt.prepare_s)
+        if attempt is None:
+            return
+        attempt.on_model = True
+        # Videos sharing model calls take about as long as one after the other: the batch
+        # has the sum of their times, so it never times out where each alone would not.
+        shared = [slot.attempt(job_id) for job_id in message.batch or (message.job_id,)]
+        budgets = [max(1.0, a.limit_s - a.prepare_s) for a in shared if a is not None]
+        attempt.model_budget_s = sum(budgets) or max(1.0, attempt.limit_s - attempt.prepare_s)
+        attempt.batch_size = max(1, len(budgets))
+        attempt.deadline = time.monotonic() + attempt.model_budget_s
 
     def _on_done(self, slot: Slot, message: JobDone) -> None:
         attempt = slot.attempt(message.job_id)
@@ -436,7 +456,7 @@ class Supervisor:
         slot.jobs.remove(late)
         message = JobTimeoutError(
             f"analysis timed out after {late.limit_s:.0f} s "
-            f"(the limit for a {late.job.duration_s:.0f} s video)"
+            f"(the limit for a {late.job.duration_s:.0f} s video)" + _shared_note(late)
         ).message
         self._finish_error(late, "failed", JobTimeoutError.code, message)
         slot.last_error = f"killed: job {late.id} timed out"

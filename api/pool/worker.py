@@ -54,6 +54,17 @@ class Prepared:
     prepare_s: float
 
 
+def _share(
+    progress: Progress | None, on_model: tuple[tuple[str, int], ...], frames: int
+) -> Progress | None:
+    """One job's progress in a batch: its frames times the batch's done fraction (all end
+    together); None when the analyzer counts otherwise (a video-level one, one by one)."""
+    total = sum(count for _, count in on_model)
+    if progress is None or total == 0 or progress.frames_total != total:
+        return None
+    return Progress(progress.frames_done * frames // total, frames)
+
+
 def is_permanent(exc: BaseException) -> bool:
     """True when restarting the worker cannot fix this load error (configuration, files)."""
     if isinstance(exc, InvalidOptionError):
@@ -80,7 +91,9 @@ class Worker:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self.stopping = threading.Event()
         self.release_requested = threading.Event()
-        self.current_job: str | None = None
+        #: the jobs on the model now, each with its frame count (several share the calls)
+        self.on_model: tuple[tuple[str, int], ...] = ()
+        #: frames done of all of them, as the analyzer counts
         self.progress: Progress | None = None
         self.analyzer: Any = None
         self.model_info: Any = None
@@ -90,7 +103,13 @@ class Worker:
         self.decode_threads = 1 if device == "cpu" and settings.prefetch else None
 
     def heartbeat(self) -> Heartbeat:
-        return Heartbeat(self.current_job, self.progress)
+        on_model, progress = self.on_model, self.progress  # the model thread replaces them
+        if not on_model:
+            return Heartbeat(None, None)
+        if len(on_model) == 1:
+            return Heartbeat(on_model[0][0], progress)
+        shares = tuple((job_id, _share(progress, on_model, frames)) for job_id, frames in on_model)
+        return Heartbeat(shares[0][0], shares[0][1], shares[1:])
 
     def deliver(self, message: ToWorker) -> None:
         """Called by the transport for each message from the front."""
@@ -233,9 +252,11 @@ class Worker:
                 batch.append(each)
         if not batch:
             return
-        self.current_job, self.progress = batch[0].job.id, None
-        for each in batch:
-            self.send(JobOnModel(each.job.id))
+        self.progress = None
+        self.on_model = tuple((each.job.id, len(each.video.timestamps)) for each in batch)
+        ids = tuple(job_id for job_id, _ in self.on_model)
+        for job_id in ids:
+            self.send(JobOnModel(job_id, ids))
         model_started = time.time()
         try:
             results = describe_prepared_many(
@@ -249,7 +270,7 @@ class Worker:
             self._fail_all(batch, exc)
             return
         finally:
-            self.current_job, self.progress = None, None
+            self.on_model, self.progress = (), None
         model_finished = time.time()
         for each, result in zip(batch, results, strict=True):
             log.info(

@@ -6,6 +6,7 @@ supervisor, the SQLite store and the metrics are the real ones.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from api.pool.protocol import (
     WorkerStarting,
 )
 from api.pool.supervisor import Supervisor
+from api.pool.worker import Worker
 from api.settings import Settings
 from monitoring.metrics import ServiceMetrics
 
@@ -237,3 +239,45 @@ def test_shutdown_leaves_running_jobs_queued_for_the_next_start(pool: Pool) -> N
     pool.sup.shutdown()
     assert pool.status(job) == ("queued", 0)
     assert pool.store.recover()[0].id == job.id
+
+
+def test_videos_sharing_model_calls_share_their_deadlines(tmp_path: Path) -> None:
+    pool = Pool(tmp_path, job_timeout_s=60, batch_videos=2)
+    first, second = pool.job(), pool.job()
+    pool.say(0, READY)
+    ids = (first.id, second.id)
+    for job in (first, second):
+        pool.say(0, JobBegun(job.id), JobPrepared(job.id, 10.0))
+    pool.say(0, *(JobOnModel(job_id, ids) for job_id in ids))
+    attempts = pool.sup.slots[0].jobs
+    # Two videos on the model take about twice one's time: each alone has 60 - 10 s.
+    assert [a.model_budget_s for a in attempts] == [100.0, 100.0]
+    assert all(a.deadline is not None and a.deadline - time.monotonic() > 90 for a in attempts)
+    pool.sup.slots[0].jobs[0].deadline = 0.0
+    pool.turn()
+    stored = pool.store.get(first.id)
+    assert stored is not None and stored.error_code == "timed_out"
+    assert "shared the model with 1 other video(s) for 100 s" in (stored.error_message or "")
+
+
+def test_each_video_on_the_model_has_its_own_progress(tmp_path: Path) -> None:
+    pool = Pool(tmp_path, batch_videos=2)
+    first, second = pool.job(), pool.job()
+    pool.say(0, READY)
+    pool.say(0, Heartbeat(first.id, Progress(1, 2), ((second.id, Progress(3, 6)),)))
+    assert pool.sup.progress(first.id) == Progress(1, 2)
+    assert pool.sup.progress(second.id) == Progress(3, 6)
+    pool.say(0, Heartbeat(None, None))
+    assert pool.sup.progress(second.id) is None
+
+
+def test_a_worker_reports_each_batched_video_by_its_share_of_the_frames() -> None:
+    worker = Worker(Settings(), 0, "cpu", lambda message: None)
+    worker.on_model, worker.progress = (("a", 2), ("b", 6)), Progress(4, 8)
+    beat = worker.heartbeat()
+    assert (beat.job_id, beat.progress) == ("a", Progress(1, 2))
+    assert beat.others == (("b", Progress(3, 6)),)
+    worker.progress = Progress(1, 6)  # counted one video at a time: no share is right
+    assert worker.heartbeat().others == (("b", None),)
+    worker.on_model = (("a", 2),)
+    assert worker.heartbeat() == Heartbeat("a", Progress(1, 6))
