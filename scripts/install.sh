@@ -64,6 +64,22 @@ put() {
     rm -f "$tmp"
 }
 
+# Install a deploy/ template rendered. Rendered into a file first, not through a process
+# substitution whose exit status nobody checks: a missing or unreadable template stops the
+# install instead of installing an empty file. put reads a redirection, not a pipe, so it runs
+# in this shell and its change count (which decides the daemon-reload) is kept.
+put_rendered() {
+    local dest=$1 mode=$2 template=$3 tmp
+    tmp=$(mktemp)
+    if ! render "$template" >"$tmp"; then
+        rm -f "$tmp"
+        echo "install.sh: cannot render $template" >&2
+        exit 1
+    fi
+    put "$dest" "$mode" <"$tmp"
+    rm -f "$tmp"
+}
+
 ensure_dir() {
     local dir=$1 mode=$2 owner=${3:-}
     if [[ ! -d $dir ]]; then
@@ -203,13 +219,11 @@ main() {
     done
     ensure_venv "$venv"
 
-    # put reads a redirection, not a pipe: in a pipeline it would run in a subshell and its
-    # change count (which decides the daemon-reload) would be lost.
     before=$changes
-    put "$unit_dest" 644 < <(render "$SRC/deploy/systemd/$UNIT.service")
+    put_rendered "$unit_dest" 644 "$SRC/deploy/systemd/$UNIT.service"
     local unit_changed=$((changes - before))
-    put "$etc/cron.d/$UNIT" 644 < <(render "$SRC/deploy/cron/$UNIT")
-    put "$etc/tiktok-analyzer/logrotate.conf" 644 < <(render "$SRC/deploy/logrotate/$UNIT")
+    put_rendered "$etc/cron.d/$UNIT" 644 "$SRC/deploy/cron/$UNIT"
+    put_rendered "$etc/tiktok-analyzer/logrotate.conf" 644 "$SRC/deploy/logrotate/$UNIT"
     if [[ -e $etc/tiktok-analyzer/env ]]; then
         say "unchanged: $etc/tiktok-analyzer/env (kept as it is)"
     else

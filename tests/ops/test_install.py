@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 from tests.ops.conftest import REPO, SCRIPTS, ops_env, run
@@ -107,3 +108,17 @@ def test_refuses_a_prefix_protecthome_hides(tmp_path: Path) -> None:
 def test_help() -> None:
     proc = run([INSTALL, "-h"], ops_env(), check=True)
     assert "--root DIR" in proc.stdout and "--dry-run" in proc.stdout
+
+
+def test_a_missing_template_stops_the_install(tmp_path: Path) -> None:
+    """A template that cannot be read fails the install; it never installs an empty file."""
+    src = tmp_path / "src"
+    shutil.copytree(SCRIPTS, src / "scripts")
+    shutil.copytree(REPO / "deploy", src / "deploy")
+    (src / "deploy/cron/tiktok-analyzer").unlink()
+    root = tmp_path / "root"
+    proc = run([src / "scripts/install.sh", "--root", root, "--venv", REPO / ".venv"], ops_env())
+    assert proc.returncode != 0, proc.stdout
+    assert "cannot render" in proc.stderr and "deploy/cron/tiktok-analyzer" in proc.stderr
+    assert not (root / "etc/cron.d/tiktok-analyzer").exists()
+    assert not (root / "etc/tiktok-analyzer/env").exists(), "it must stop there"
