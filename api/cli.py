@@ -55,6 +55,7 @@ exit codes:
   2    bad input or option (missing file, not a video, unknown aspect ...);
        the other videos are still analysed
   130  interrupted
+  141  stdout closed early (broken pipe, e.g. piped into head)
 """
 
 
