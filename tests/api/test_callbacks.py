@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.jobs.store import JobStore
+from api.settings import Settings
 from tests.api.serverproc import ServerProcess, post_video, wait_for
 from tests.api.unit.loopback import FlakyReceiver, LoopbackSite
 
@@ -88,12 +89,11 @@ def test_an_undelivered_callback_is_resumed_after_a_restart(
 
 def _callback_of_stopped(server: ServerProcess, job_id: str) -> int:
     """Attempts recorded in the database while the server is down."""
-    conn = sqlite3.connect(server.root / "data" / "jobs.sqlite3")
+    store = JobStore(server.root / "data" / "jobs.sqlite3", Settings().analysis_options()).open()
     try:
-        row = conn.execute(
-            "SELECT callback_status, callback_attempts FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()
+        job = store.get(job_id)
     finally:
-        conn.close()
-    assert row[0] == "pending"
-    return int(row[1])
+        store.close()
+    assert job is not None and job.callback is not None
+    assert job.callback.status == "pending"
+    return job.callback.attempts
