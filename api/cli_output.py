@@ -34,14 +34,6 @@ def check_format(fmt: str, video_count: int, output_dir: Path | None) -> None:
         )
 
 
-def render_document(fmt: str, result: AnalysisResult, data: dict[str, Any]) -> str:
-    """One video's result as a document in ``fmt``: the shared exporters (as the API's
-    /export), but JSON from ``data``, which carries the CLI's keyframe file names."""
-    if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
-    return export(result, fmt)
-
-
 class ResultWriter:
     """Prints each video's outcome and writes its files; one instance per run."""
 
@@ -110,7 +102,7 @@ class ResultWriter:
             written[-1].write_text(json.dumps(data, indent=2) + "\n")
             if self.fmt in DOCUMENT_FORMATS:
                 written.append(self.output_dir / f"{name}.{self.fmt}")
-                written[-1].write_text(render_document(self.fmt, result, data))
+                written[-1].write_text(export(result, self.fmt))
         self._print(video, result, data, images, written)
 
     def _print(
@@ -129,7 +121,7 @@ class ResultWriter:
         elif self.fmt == "text":
             self.out.write(render_report(video, result, images) + "\n")
         elif not written:
-            self.out.write(render_document(self.fmt, result, data))
+            self.out.write(export(result, self.fmt))
         if written and self.fmt != "json":
             files = ", ".join(str(p) for p in written)
             if any(images):
