@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from analyzers.errors import InvalidOptionError
 from analyzers.exports import export
 from analyzers.schema import AnalysisResult
+from analyzers.stages.keyframes import write_keyframes
 from api.report import render_report
 
 FORMATS = ("text", "json", "md", "srt", "vtt")
@@ -65,17 +66,19 @@ class ResultWriter:
         self._used_names.add(name.lower())
         return name
 
-    def _write_keyframes(self, name: str, keyframes: Sequence[bytes | None]) -> list[str]:
-        """Write the JPEGs; their paths relative to the output folder ("" where there is none)."""
+    def _write_keyframes(
+        self, name: str, keyframes: Sequence[bytes | None]
+    ) -> tuple[list[str], list[str]]:
+        """Write the JPEGs as the service does: their paths in the output folder, and warnings."""
         assert self.output_dir is not None
-        (self.output_dir / name).mkdir(exist_ok=True)
-        images = []
-        for index, jpeg in enumerate(keyframes):
-            relative = f"{name}/frame_{index:03d}.jpg" if jpeg is not None else ""
-            if jpeg is not None:
-                (self.output_dir / relative).write_bytes(jpeg)
-            images.append(relative)
-        return images
+        folder = self.output_dir / name
+        try:
+            # Made here for the CLI's own warning; write_keyframes words its own for the service.
+            folder.mkdir(exist_ok=True)
+        except OSError as err:  # a full disk costs the pictures, not the analysis
+            return [], [f"keyframes were not written: {err.strerror or err}"]
+        written, warnings = write_keyframes(list(keyframes), folder, "frame_{n:03d}.jpg")
+        return [f"{name}/{path.name}" if path is not None else "" for path in written], warnings
 
     def result(
         self,
@@ -88,11 +91,8 @@ class ResultWriter:
         written: list[Path] = []
         name = self._name_for(video) if self.output_dir is not None else ""
         if self.output_dir is not None and keyframes:
-            try:
-                images = self._write_keyframes(name, keyframes)
-            except OSError as err:  # a full disk costs the pictures, not the analysis
-                images = []
-                result.warnings.append(f"keyframes were not written: {err.strerror or err}")
+            images, warnings = self._write_keyframes(name, keyframes)
+            result.warnings.extend(warnings)
         for frame, image in zip(result.frames, images, strict=False):
             if image:
                 frame.image = image  # relative to the output folder, where the JSON is

@@ -42,9 +42,9 @@ def keyframe_jpegs(images: list[np.ndarray]) -> tuple[list[bytes | None], list[s
 
 
 def write_keyframes(
-    jpegs: list[bytes | None], directory: Path
+    jpegs: list[bytes | None], directory: Path, name: str = "{n}.jpg"
 ) -> tuple[list[Path | None], list[str]]:
-    """Write ``directory/{n}.jpg`` for each JPEG; a file that cannot be written is a warning."""
+    """Write ``directory / name.format(n=index)`` per JPEG; one not written is a warning."""
     written: list[Path | None] = []
     failures: list[str] = []
     try:
@@ -52,7 +52,7 @@ def write_keyframes(
     except OSError as exc:
         return [None] * len(jpegs), [f"keyframes were not kept: {directory}: {exc.strerror or exc}"]
     for n, jpeg in enumerate(jpegs):
-        target = directory / f"{n}.jpg"
+        target = directory / name.format(n=n)
         if jpeg is None:
             written.append(None)
             continue
