@@ -119,7 +119,7 @@ class ResultWriter:
                 line["output"] = str(written[0])
             self.out.write(json.dumps(line) + "\n")
         elif self.fmt == "text":
-            self.out.write(render_report(video, result, images) + "\n")
+            self.out.write(render_report(video, result) + "\n")
         elif not written:
             self.out.write(export(result, self.fmt))
         if written and self.fmt != "json":

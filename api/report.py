@@ -12,11 +12,8 @@ from analyzers.schema import AnalysisResult, AspectAnswer
 
 #: answers shown per aspect in the text report (the JSON has them all)
 TOP_ANSWERS = 3
-
-
-def _format_ranges(ranges: Sequence[tuple[float, float]], limit: int = 3) -> str:
-    shown = ", ".join(f"{start:.1f}-{end:.1f}s" for start, end in ranges[:limit])
-    return shown + (", ..." if len(ranges) > limit else "")
+#: time ranges shown per answer
+TOP_RANGES = 3
 
 
 def _video_line(result: AnalysisResult) -> str:
@@ -42,10 +39,12 @@ def _timings_line(result: AnalysisResult) -> str:
 
 
 def _answers_text(answers: Sequence[AspectAnswer]) -> str:
-    shown = "; ".join(
-        f"{a.text} ({a.frames} frames, {_format_ranges(a.time_ranges)})"
-        for a in answers[:TOP_ANSWERS]
-    )
+    parts = []
+    for a in answers[:TOP_ANSWERS]:
+        ranges = ", ".join(f"{start:.1f}-{end:.1f}s" for start, end in a.time_ranges[:TOP_RANGES])
+        more_ranges = ", ..." if len(a.time_ranges) > TOP_RANGES else ""
+        parts.append(f"{a.text} ({a.frames} frames, {ranges}{more_ranges})")
+    shown = "; ".join(parts)
     more = len(answers) - TOP_ANSWERS
     return shown + (f"; +{more} more" if more > 0 else "")
 
@@ -71,13 +70,8 @@ def _stage_lines(result: AnalysisResult) -> list[str]:
     return lines
 
 
-def render_report(
-    path: Path | str, result: AnalysisResult, images: Sequence[str] | None = None
-) -> str:
-    """The result as text a person reads top to bottom; warnings come first, where they are seen.
-
-    ``images``: the keyframe file written for each frame, when the CLI wrote them.
-    """
+def render_report(path: Path | str, result: AnalysisResult) -> str:
+    """The result as text a person reads top to bottom; warnings come first, where they are seen."""
     lines = [f"== {path}"]
     # Warnings first: a partial decode or a meaningless test model changes how to read the rest.
     lines += [f"WARNING: {w}" for w in result.warnings]
@@ -91,9 +85,9 @@ def render_report(
     lines += ["", "aspects:"]
     lines += [f"  {name}: {_answers_text(answers)}" for name, answers in result.aspects.items()]
     lines += ["", "frames:"]
-    shown = list(images or ())
-    for index, frame in enumerate(result.frames):
-        image = f"  [{shown[index]}]" if index < len(shown) and shown[index] else ""
+    for frame in result.frames:
+        # frame.image: the keyframe file, when the CLI wrote one
+        image = f"  [{frame.image}]" if frame.image else ""
         lines.append(f"  {frame.timestamp_s:7.2f}s  {frame.caption}{image}")
         for name, answer in frame.aspects.items():
             lines.append(f"             {name}: {answer}")
