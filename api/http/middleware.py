@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import cookie_parser
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,13 +63,10 @@ def _cookie(headers: dict[str, bytes], name: str) -> bytes:
     raw = headers.get("cookie")
     if not raw:
         return b""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except CookieError:
-        return b""
-    morsel = jar.get(name)
-    return morsel.value.encode("latin-1") if morsel is not None else b""
+    # Starlette's parser, as GET /session uses: SimpleCookie drops the whole header when
+    # any other cookie holds a space or JSON, and the page would then loop on its login.
+    value = cookie_parser(raw.decode("latin-1")).get(name, "")
+    return value.encode("latin-1", "replace")
 
 
 class MetricsMiddleware:
