@@ -6,7 +6,6 @@ PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TEST_MODEL  ?= .test-model
 STAMP       := $(VENV)/.installed
-SYSTEM_STAMP := $(VENV)/.system-tools
 # Debian tools the operations tests drive for real (chromium: the web page's browser tests).
 SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck \
                 debootstrap systemd-container iproute2 espeak-ng fonts-dejavu-core \
@@ -18,7 +17,8 @@ STAGE_PACKAGES := tesseract-ocr tesseract-ocr-eng
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The Makefile too: a new pip line or package here must reach a checkout installed before it.
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
@@ -32,17 +32,17 @@ $(STAMP): pyproject.toml
 	  echo "note: OCR needs Debian packages: sudo apt-get install $(STAGE_PACKAGES)"; fi
 	touch $@
 
-system-tools: $(SYSTEM_STAMP)
-
-$(SYSTEM_STAMP): | $(STAMP)
+# Checked on every run (a few `command -v`), never behind a stamp: a stamp older than a tool
+# added to the list, or than a tool removed from the machine, would let the tests skip silently.
+system-tools: | $(STAMP)
 	@missing=""; \
 	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck debootstrap systemd-nspawn ss espeak-ng chromium chromedriver; do command -v $$t >/dev/null || missing=1; done; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_TOOLS) >/dev/null; \
 	  else echo "missing Debian tools; run: sudo apt-get install $(SYSTEM_TOOLS)"; exit 1; fi; \
 	fi
-	touch $@
 
 lint: install system-tools
 	$(VENV)/bin/ruff check api analyzers monitoring scripts tests bench
