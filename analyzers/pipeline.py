@@ -187,8 +187,12 @@ def describe_prepared_many(
     started = time.perf_counter()
     captions = analyzer.describe_many([(v.model_input, v.aspects) for v in videos], progress)
     model_s = (time.perf_counter() - started) / len(videos)  # each carries its share
+    # What the shared calls met (e.g. a batch halved after OOM) concerns every video in them.
+    met = analyzer.take_warnings()
     return [
-        describe_prepared(v, analyzer, model_info, None, stages, captions=c, model_s=model_s)
+        describe_prepared(
+            v, analyzer, model_info, None, stages, captions=c, model_s=model_s, met=met
+        )
         for v, c in zip(videos, captions, strict=True)
     ]
 
@@ -202,10 +206,12 @@ def describe_prepared(
     *,
     captions: list[FrameCaption] | None = None,
     model_s: float = 0.0,
+    met: Sequence[str] = (),
 ) -> AnalysisResult:
     """Run the model on prepared frames (and Whisper on the audio) and build the full result.
 
-    ``captions`` (with the ``model_s`` they took) come from a batch of several videos."""
+    ``captions`` (with the ``model_s`` they took and the analyzer warnings ``met`` on the way)
+    come from a batch of several videos."""
     started = time.perf_counter() - model_s
     # Video-level analyzers (video-llm) describe the whole video in one go and return the
     # summary and aspects themselves; frame analyzers (BLIP-2) return None and are aggregated.
@@ -222,9 +228,9 @@ def describe_prepared(
             captions = analyzer.describe(prepared.model_input, prepared.aspects, progress)
         else:
             captions = whole.frames
-    # take_warnings: what the analyzer met while describing (e.g. a batch halved after OOM).
-    warnings = prepared.warnings + ([] if whole is None else whole.warnings)
-    warnings = warnings + analyzer.take_warnings()
+        # take_warnings: what the analyzer met while describing (e.g. a batch halved after OOM).
+        met = analyzer.take_warnings()
+    warnings = [*prepared.warnings, *([] if whole is None else whole.warnings), *met]
     if model_info.test_model and not any(w.startswith(TEST_MODEL_PREFIX) for w in warnings):
         # A demo user reads the result, not the server log.
         warnings.insert(0, TEST_MODEL_WARNING)

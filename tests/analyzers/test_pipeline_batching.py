@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from analyzers.base import AnalyzerConfig
+from analyzers.blip2 import Blip2Analyzer
 from analyzers.pipeline import describe_prepared, describe_prepared_many, prepare
 from analyzers.registry import create_analyzer
 from api.settings import Settings
@@ -46,6 +49,35 @@ def test_batched_results_equal_one_at_a_time_in_fp32(
         assert batched.aspects == one.aspects
         assert batched.summary == one.summary
     assert seen and seen[-1][0] == seen[-1][1] == 6  # progress counts the frames of all
+
+
+def test_a_warning_of_the_shared_calls_reaches_every_video(
+    tiny_model_dir: Path, videos: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = AnalyzerConfig(
+        model=str(tiny_model_dir), quantization="fp32", device="cpu", batch_size=8
+    )
+    analyzer = Blip2Analyzer(config)
+    info = analyzer.load()
+    language_model = analyzer.loaded.model.language_model
+    real_generate = language_model.generate
+
+    def small_gpu(*args: Any, **kwargs: Any) -> Any:
+        # A device that holds 3 rows per generate(): 8 fails, 4 fails, 2 fits.
+        if kwargs["inputs_embeds"].shape[0] > 3:
+            raise torch.OutOfMemoryError("test: more than 3 rows")
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(language_model, "generate", small_gpu)
+    options = Settings().analysis_options(2, "scene")
+    prepared = [prepare(v, analyzer, options) for v in videos]
+    results = describe_prepared_many(prepared, analyzer, info)
+    halved = (
+        "out of memory at batch size 8: the frames were described with batch size 2; "
+        "lower TIKTOK_ANALYZER_BATCH_SIZE to 2 to avoid the retries"
+    )
+    assert [halved in r.warnings for r in results] == [True, True, True]
+    assert analyzer.take_warnings() == []
 
 
 def test_seek_keyframe_reaches_the_sampler(tiny_model_dir: Path, videos: list[Path]) -> None:
