@@ -21,7 +21,7 @@ import httpx
 
 from api.errors import RequestRejected, shorten
 from api.jobs.files import UploadFiles
-from api.jobs.multipart import Upload
+from api.jobs.multipart import Upload, as_rejection
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -243,15 +243,13 @@ class UrlDownload:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise self._too_large()
-        size = 0
-        with open(path, "wb") as out:
-            try:
-                size = await self._stream(response, out)
-            except httpx.HTTPError as exc:
-                raise RequestRejected(
-                    "url_fetch_failed", f"the download broke off: {exc}"
-                ) from None
-        return size
+        try:
+            with open(path, "wb") as out:
+                return await self._stream(response, out)
+        except httpx.HTTPError as exc:
+            raise RequestRejected("url_fetch_failed", f"the download broke off: {exc}") from None
+        except OSError as exc:
+            raise as_rejection(exc) from None  # a full disk is a 507, as for an upload
 
     async def _stream(self, response: httpx.Response, out: BinaryIO) -> int:
         size = 0

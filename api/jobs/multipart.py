@@ -144,8 +144,8 @@ async def _feed(
         parser.finalize()
 
 
-def _as_rejection(exc: BaseException) -> BaseException:
-    """The error to raise for what went wrong while spooling (others pass unchanged)."""
+def as_rejection(exc: BaseException) -> BaseException:
+    """The error to raise for what went wrong while spooling or downloading (others unchanged)."""
     if isinstance(exc, FormParserError):
         return RequestRejected("bad_multipart", f"malformed multipart body: {exc}")
     if disk_full(exc):
@@ -177,7 +177,7 @@ async def spool_multipart(
         await _feed(parser, spooler, body, max_bytes)
     except BaseException as exc:
         spooler.close(delete=True)  # refused, or the client went away: no partial file stays
-        raise _as_rejection(exc) from None
+        raise as_rejection(exc) from None
     spooler.close(delete=spooler.too_large)
     if spooler.too_large:
         limit_mb = max_bytes / (1024 * 1024)

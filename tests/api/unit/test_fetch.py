@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from api.errors import RequestRejected
+from api.errors import RequestRejected, StorageFullError
 from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, pin
 from api.jobs.files import UploadFiles
 from tests.api.unit.loopback import (
@@ -165,3 +167,26 @@ def test_a_slow_download_is_cut_off_by_the_time_limit(site: LoopbackSite, tmp_pa
 def test_an_error_status_is_reported(site: LoopbackSite, tmp_path: Path) -> None:
     error = _fails(_download(tmp_path), site.url("/missing.mp4"))
     assert error.code == "url_fetch_failed" and "404" in error.message
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_while_saving_is_a_storage_error(site: LoopbackSite, small_disk: Path) -> None:
+    download = UrlDownload(UploadFiles(small_disk / "uploads"), LOOPBACK_ONLY, 10**7, 10.0)
+    with pytest.raises(StorageFullError) as caught:
+        asyncio.run(download.fetch(site.url("/chunked.mp4")))  # 400 KB onto 64 KiB
+    assert caught.value.code == "insufficient_storage" and "disk full" in caught.value.message
+    assert list(download.files.directory.iterdir()) == []  # no partial file stays
