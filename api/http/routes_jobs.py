@@ -230,7 +230,9 @@ async def list_jobs(
 ) -> JobPage:
     try:
         jobs, total = await run_in_threadpool(
-            lambda: ctx.store.page(limit=limit, offset=offset, status=status, after=after)
+            lambda: ctx.store.page(
+                limit=limit, offset=offset, status=status, after=after, with_result=False
+            )
         )
     except KeyError:
         raise InvalidOptionError(f"after: no job {shorten(after or '')}") from None

@@ -123,7 +123,7 @@ async def board(
 
 
 def _board_body(ctx: AppContext, limit: int) -> BoardOut:
-    jobs, total = ctx.store.page(limit=limit, offset=0, status=None, after=None)
+    jobs, total = ctx.store.page(limit=limit, with_result=False)
     positions = ctx.pool.queue_positions()
     snap = ctx.pool.snapshot()
     return BoardOut(

@@ -52,6 +52,14 @@ CREATE INDEX jobs_by_status ON jobs(status);
 CREATE INDEX jobs_by_created ON jobs(created_at);
 """
 
+#: every column but ``result`` (the analysis JSON, the one big one), for the lists that omit it
+_SUMMARY_COLUMNS = (
+    "id, status, created_at, started_at, finished_at, attempts, crashes, upload_path,"
+    " filename, size_bytes, duration_s, options, worker_id, model_started_at,"
+    " model_finished_at, error_code, error_message, source_url, callback_url,"
+    " callback_status, callback_attempts, callback_last_error, callback_delivered_at"
+)
+
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
     """Release 0.1 kept frames and aspects in columns; v2 keeps all options as JSON."""
@@ -256,10 +264,13 @@ class JobStore:
         offset: int = 0,
         status: JobStatus | None = None,
         after: str | None = None,
+        with_result: bool = True,
     ) -> tuple[list[Job], int]:
         """Newest first, from ``offset`` or after the job ``after`` (a cursor that stays put
         while new jobs arrive); also returns the total count for the status filter.
+        ``with_result=False`` leaves every ``result`` None (neither read nor parsed).
         KeyError when ``after`` names no job."""
+        columns = "*" if with_result else f"{_SUMMARY_COLUMNS}, NULL AS result"
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
         with self._tx() as c:
             total = c.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
@@ -272,7 +283,8 @@ class JobStore:
                 where = f"{where} {'AND' if where else 'WHERE'} (created_at, rowid) < (?, ?)"
                 args = [*args, mark[0], mark[1]]
             rows = c.execute(
-                f"SELECT * FROM jobs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                f"SELECT {columns} FROM jobs {where}"
+                " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
         return [self._job(r) for r in rows], int(total)

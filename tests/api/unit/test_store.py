@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 from pathlib import Path
@@ -98,3 +99,28 @@ def test_retention_removes_old_finished_jobs_and_their_keyframes(tmp_path: Path)
     assert store.get("old") is None and not frames.exists()
     assert store.get("recent") is not None and store.get("queued") is not None
     assert retention.tick(now + 60) == 0  # not again before the interval
+
+
+def test_a_page_without_results_reads_every_other_field(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
+    store.insert(_job("j1"))
+    store.insert(_job("j2"))
+    store.mark_running("j1", 0, 101.0)
+    store.finish_done("j1", {"summary": "s"}, model_started_at=1, model_finished_at=2)
+    full, total = store.page(limit=10)
+    light, light_total = store.page(limit=10, with_result=False)
+    store.close()
+    assert total == light_total == 2
+    assert [j.result for j in full] == [None, {"summary": "s"}]
+    assert [j.result for j in light] == [None, None]
+    assert light == [dataclasses.replace(j, result=None) for j in full]
+
+
+def test_a_page_without_results_reads_a_migrated_database(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    shutil.copy(V1_DATABASE, path)
+    store = JobStore(path, DEFAULTS).open()
+    full, _ = store.page(limit=10)
+    light, _ = store.page(limit=10, with_result=False)
+    store.close()
+    assert light == [dataclasses.replace(j, result=None) for j in full]
