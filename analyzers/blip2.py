@@ -35,15 +35,11 @@ class Blip2Analyzer(Analyzer):
         config: AnalyzerConfig,
         *,
         llm_int8_threshold: float = 6.0,
-        max_rows: int | None = None,
     ) -> None:
         # llm_int8_threshold: LLM.int8 outlier threshold; 0 turns the outlier decomposition off,
         # which makes int8 results independent of how rows are batched (used by the tests).
-        # max_rows: test hook, a generate() call with more rows raises OutOfMemoryError as a
-        # GPU that holds only that many would, so the retry path runs on a CPU.
         super().__init__(config)
         self._llm_int8_threshold = llm_int8_threshold
-        self._max_rows = max_rows
         self._loaded: LoadedModel | None = None
 
     @property
@@ -213,10 +209,7 @@ class Blip2Analyzer(Analyzer):
                 tokens = [run_naive(loaded.model, p, s, loaded.spec, **kwargs) for p, s in work]
                 on_batch(sum(p.shape[0] * len(s) for p, s in work))
             else:
-                tokens = run_many(
-                    loaded.model, work, loaded.spec, on_batch=on_batch, max_rows=self._max_rows,
-                    **kwargs,
-                )  # fmt: skip
+                tokens = run_many(loaded.model, work, loaded.spec, on_batch=on_batch, **kwargs)
         answers = iter(tokens)
         return [
             [self._to_caption(row, names, texts) for row in next(answers)]

@@ -146,10 +146,6 @@ class Row:
     prompt: int
 
 
-class RowLimitExceeded(torch.OutOfMemoryError):
-    """Test hook: a generate() call with more rows than the analyzer's ``max_rows``."""
-
-
 def run_vision_once(
     model: Any,
     pixel_values: torch.Tensor,
@@ -159,7 +155,6 @@ def run_vision_once(
     batch_size: int,
     max_new_tokens: int,
     on_batch: Callable[[int], None] | None = None,
-    max_rows: int | None = None,
 ) -> list[list[list[int]]]:
     """New tokens for every frame x prompt: [frame][prompt] -> ids; vision runs once per frame."""
     return run_many(
@@ -169,7 +164,6 @@ def run_vision_once(
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         on_batch=on_batch,
-        max_rows=max_rows,
     )[0]
 
 
@@ -181,14 +175,12 @@ def run_many(
     batch_size: int,
     max_new_tokens: int,
     on_batch: Callable[[int], None] | None = None,
-    max_rows: int | None = None,
 ) -> list[list[list[list[int]]]]:
     """run_vision_once over several videos: [video][frame][prompt] -> ids, rows sharing batches.
 
     Rows of consecutive videos fill the same generate() calls up to ``batch_size``, so a few
     short videos keep a GPU as busy as one long one; each row's answer is the one it gets
-    alone (greedy decoding, left padding). ``max_rows`` is a test hook: a call with more
-    rows raises OutOfMemoryError, as a GPU that holds only that many would.
+    alone (greedy decoding, left padding).
     """
     queries = [encode_images(model, pixels, batch_size) for pixels, _ in items]
     # Video- then frame-major, so frames finish in order and progress counts whole frames.
@@ -204,8 +196,6 @@ def run_many(
     ]
     done = 0
     for batch in chunks(rows, batch_size):
-        if max_rows is not None and len(batch) > max_rows:
-            raise RowLimitExceeded(f"test hook: {len(batch)} rows, the limit is {max_rows}")
         batch_queries = torch.cat([queries[r.item][r.frame : r.frame + 1] for r in batch])
         new_tokens = generate_from_queries(
             model,

@@ -401,12 +401,29 @@ def test_describe_many_default_describes_one_by_one(
     assert default == [fp32.describe(frames, ("scene",)), fp32.describe(frames[:2], ())]
 
 
+def _holding_rows(analyzer: Blip2Analyzer, rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The analyzer's device holds ``rows`` rows per generate(): more raise OutOfMemoryError."""
+    language_model = analyzer.loaded.model.language_model
+    real_generate = language_model.generate
+
+    def small_gpu(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["inputs_embeds"].shape[0] > rows:
+            raise torch.OutOfMemoryError(f"test: the device holds {rows} rows")
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(language_model, "generate", small_gpu)
+
+
 def test_out_of_memory_retries_with_half_the_batch(
-    tiny_model_dir: Path, fp32: Blip2Analyzer, frames: torch.Tensor
+    tiny_model_dir: Path,
+    fp32: Blip2Analyzer,
+    frames: torch.Tensor,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The device holds 5 rows per generate(): 32 fails, 16 fails, 8 fails, 4 fits.
-    analyzer = Blip2Analyzer(_config(tiny_model_dir, batch_size=32), max_rows=5)
+    analyzer = Blip2Analyzer(_config(tiny_model_dir, batch_size=32))
     analyzer.load()
+    _holding_rows(analyzer, 5, monkeypatch)
     assert analyzer.describe(frames, DEFAULT_ASPECTS) == fp32.describe(frames, DEFAULT_ASPECTS)
     assert analyzer.take_warnings() == [
         "out of memory at batch size 32: the frames were described with batch size 4; "
@@ -418,10 +435,11 @@ def test_out_of_memory_retries_with_half_the_batch(
 
 
 def test_out_of_memory_even_at_batch_size_one_fails(
-    tiny_model_dir: Path, frames: torch.Tensor
+    tiny_model_dir: Path, frames: torch.Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    analyzer = Blip2Analyzer(_config(tiny_model_dir, batch_size=4), max_rows=0)
+    analyzer = Blip2Analyzer(_config(tiny_model_dir, batch_size=4))
     analyzer.load()
+    _holding_rows(analyzer, 0, monkeypatch)
     with pytest.raises(AnalysisError, match="out of memory while describing frames, even one"):
         analyzer.describe(frames, ("scene",))
 
