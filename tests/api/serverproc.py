@@ -172,12 +172,26 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    @contextmanager
-    def running(self, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
-        """Started and ready inside the block; stopped (SIGTERM, else SIGKILL) after it."""
+    def exit_code(self, extra_env: dict[str, str] | None = None, timeout: float = 60.0) -> int:
+        """Start a server expected to exit by itself (a start-up failure); its exit status."""
         self.start(extra_env)
         try:
-            self.wait_ready()
+            return self.wait_exit(timeout)
+        finally:
+            self.ensure_stopped()
+
+    @contextmanager
+    def running(
+        self, extra_env: dict[str, str] | None = None, *, ready: bool = True
+    ) -> Iterator[ServerProcess]:
+        """Started inside the block (ready, or only answering when not ``ready``); stopped
+        (SIGTERM, else SIGKILL) after it, also when the block restarted it."""
+        self.start(extra_env)
+        try:
+            if ready:
+                self.wait_ready()
+            else:
+                self.wait_live()
             yield self
         finally:
             if self.proc is not None and self.proc.poll() is None:

@@ -139,9 +139,7 @@ def test_api_key_is_required_everywhere_but_liveness(hung_server: ServerProcess)
 
 def test_model_that_cannot_load_gives_503_with_the_reason(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path / "srv", tmp_path / "no-such-model", workers=1)
-    srv.start()
-    try:
-        srv.wait_live()
+    with srv.running(ready=False):
         body = wait_for(
             lambda: (h := srv.health())[1]["workers"][0]["state"] == "ERROR" and h, 120, "ERROR"
         )
@@ -165,19 +163,13 @@ def test_model_that_cannot_load_gives_503_with_the_reason(tmp_path: Path) -> Non
         assert (worker["state"], worker["restarts"]) == ("ERROR", restarts)
         assert httpx.get(f"{srv.url}/health/live").status_code == 200
         assert srv.stop(timeout=30) == 0
-    finally:
-        srv.ensure_stopped()
 
 
 def test_under_systemd_a_config_error_fails_the_start_with_78(
     tmp_path: Path, notify: NotifyListener
 ) -> None:
     srv = ServerProcess(tmp_path / "srv", tmp_path / "no-such-model", workers=1)
-    srv.start({"NOTIFY_SOCKET": notify.address})
-    try:
-        assert srv.wait_exit(timeout=60) == 78
-        assert any(
-            "STATUS=model unavailable" in m and "no-such-model" in m for m in notify.messages
-        ), notify.messages
-    finally:
-        srv.ensure_stopped()
+    assert srv.exit_code({"NOTIFY_SOCKET": notify.address}) == 78
+    assert any("STATUS=model unavailable" in m and "no-such-model" in m for m in notify.messages), (
+        notify.messages
+    )

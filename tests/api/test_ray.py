@@ -86,9 +86,7 @@ def test_sigterm_of_the_front_drains_the_running_job(
         workers=1,
         test_hang_s=2,
     )
-    srv.start()
-    try:
-        srv.wait_ready()
+    with srv.running():
         with srv.client() as client:
             job_id = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
             wait_for(lambda: _on_worker(srv, job_id), 30, "the job on the actor")
@@ -97,10 +95,6 @@ def test_sigterm_of_the_front_drains_the_running_job(
         srv.wait_ready()
         with srv.client() as client:
             assert client.get(f"/jobs/{job_id}").json()["status"] == "done"
-    finally:
-        if srv.proc is not None and srv.proc.poll() is None:
-            srv.stop()
-        srv.ensure_stopped()
 
 
 def _ray_daemons() -> set[int]:
@@ -113,15 +107,11 @@ def test_a_private_ray_starts_and_stops_with_the_service(
 ) -> None:
     before = _ray_daemons()
     srv = ServerProcess(tmp_path / "srv", tiny_model_dir, backend="ray", ray_address="local")
-    srv.start()
-    try:
-        srv.wait_ready()
+    with srv.running():
         assert _ray_daemons() - before, "RAY_ADDRESS=local started no raylet"
         with srv.client() as client:
             assert post_video(client, tiny_video, frames=1).status_code == 200
         assert srv.stop(signal.SIGTERM) == 0  # Ray's own SIGTERM handler did not win
-    finally:
-        srv.ensure_stopped()
     wait_for(lambda: not (_ray_daemons() - before), 30, "raylet and GCS gone")
 
 
@@ -134,12 +124,8 @@ def test_without_ray_installed_the_start_fails_with_one_line(
     (stub / "__init__.py").write_text("raise ImportError('No module named ray')\n")
     srv = ServerProcess(tmp_path / "srv", tiny_model_dir, backend="ray")
     srv.env["PYTHONPATH"] = f"{stub.parent}{os.pathsep}{srv.env['PYTHONPATH']}"
-    srv.start()
-    try:
-        assert srv.wait_exit(timeout=60) == 78
-        assert "pip install 'tiktok-analyzer[ray]'" in srv.output()
-    finally:
-        srv.ensure_stopped()
+    assert srv.exit_code() == 78
+    assert "pip install 'tiktok-analyzer[ray]'" in srv.output()
 
 
 def test_a_node_removed_mid_job_does_not_lose_the_job(

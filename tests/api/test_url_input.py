@@ -50,13 +50,8 @@ def guarded(
 ) -> Iterator[ServerProcess]:
     """Default settings; refusals happen at intake, so the workers need not be ready."""
     srv = ServerProcess(tmp_path_factory.mktemp("server-url-guarded"), tiny_model_dir, workers=1)
-    srv.start()
-    try:
-        srv.wait_live()
+    with srv.running(ready=False):
         yield srv
-    finally:
-        srv.stop()
-        srv.ensure_stopped()
 
 
 def _no_spooled_files(srv: ServerProcess) -> bool:
