@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as FastPath
@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
 from analyzers.errors import AnalyzerError, InvalidOptionError
-from analyzers.exports import export
+from analyzers.exports import MEDIA_TYPES, ExportFormat, export
 from analyzers.prompts import DEFAULT_ASPECTS
 from analyzers.schema import AnalysisResult
 from api.errors import DrainingError, ModelUnavailableError, QueueFullError, shorten
@@ -269,14 +269,6 @@ async def cancel_job(ctx: Ctx, job_id: str) -> Any:
     return job_out(job)
 
 
-_EXPORT_TYPES = {
-    "json": "application/json",
-    "md": "text/markdown; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-}
-
-
 @router.get(
     "/jobs/{job_id}/frames/{n}",
     summary="The keyframe JPEG of described frame n (counting from 0)",
@@ -311,7 +303,7 @@ async def get_frame(
                     if fmt == "json"
                     else {"type": "string"}
                 }
-                for fmt, media in _EXPORT_TYPES.items()
+                for fmt, media in MEDIA_TYPES.items()
             },
             "description": "subtitles carry the transcript, overlays and aspects as cues",
         },
@@ -321,7 +313,7 @@ async def get_frame(
 async def export_job(
     ctx: Ctx,
     job_id: str,
-    format: Annotated[Literal["md", "srt", "vtt", "json"], Query()] = "md",  # noqa: A002
+    format: Annotated[ExportFormat, Query()] = "md",  # noqa: A002
 ) -> Response:
     job = await run_in_threadpool(ctx.store.get, job_id)
     if job is None:
@@ -334,7 +326,7 @@ async def export_job(
     name = f"{Path(job.filename or job.id).stem}.{format}"
     return Response(
         text,
-        media_type=_EXPORT_TYPES[format],
+        media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{_ascii(name)}"'},
     )
 
