@@ -46,6 +46,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         # A bounded set of helper threads (store reads, probing): every new thread costs a
         # stack and a malloc arena, and an unbounded pool made the front's memory creep.
         anyio.to_thread.current_default_thread_limiter().total_tokens = HELPER_THREADS
+        # The loop's default executor serves only loop.getaddrinfo (link and callback host
+        # names); bounded too, for the same reason.
         loop.set_default_executor(ThreadPoolExecutor(HELPER_THREADS, "front-helper"))
         ticker = asyncio.create_task(_tick_forever(ctx.liveness))
         try:

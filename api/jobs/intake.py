@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
+
 from analyzers.errors import InvalidOptionError, VideoTooLongError
 from analyzers.options import AnalysisOptions
 from analyzers.probe import probe_video
@@ -82,7 +84,8 @@ class Intake:
                 self._choices(upload.fields, query)  # refuse bad options before downloading
                 fetched = await self.download.fetch(_capped(url, "url"))
                 upload = dataclasses.replace(fetched, fields=upload.fields)
-            return await asyncio.to_thread(self._submission, upload, query, url, callback)
+            # anyio's pool: the one bounded set of helper threads the HTTP side already uses.
+            return await anyio.to_thread.run_sync(self._submission, upload, query, url, callback)
         except BaseException:
             self.files.remove(upload.path)
             raise
