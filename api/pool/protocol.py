@@ -14,6 +14,8 @@ worker -> front:
     JobFailed(job_id, code, message)
     MemoryReleased(ok)
     WorkerLog(record)                     Ray actors only: a log line for the front's log file
+    JobNotSent(job_id, reason)            Ray only, from the front's own handle: the job never
+                                          reached the actor; it goes back to the queue, uncharged
 front -> worker:
     RunJob(job), ReleaseMemory(), Stop()
 
@@ -105,6 +107,14 @@ class WorkerLog:
 
 
 @dataclass(frozen=True)
+class JobNotSent:
+    """A job the front's handle could not hand over (the upload could not be stored in Ray)."""
+
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RunJob:
     job: Job
 
@@ -131,5 +141,6 @@ ToFront = (
     | JobFailed
     | MemoryReleased
     | WorkerLog
+    | JobNotSent
 )
 ToWorker = RunJob | ReleaseMemory | Stop

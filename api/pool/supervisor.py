@@ -32,6 +32,7 @@ from api.pool.protocol import (
     JobBegun,
     JobDone,
     JobFailed,
+    JobNotSent,
     JobOnModel,
     JobPrepared,
     MemoryReleased,
@@ -129,6 +130,7 @@ class Supervisor:
             JobFailed: self._on_job_failed,
             MemoryReleased: self._on_released,
             WorkerLog: self._on_log,
+            JobNotSent: self._on_not_sent,
         }
 
     # --- called from any thread ----------------------------------------------------
@@ -410,6 +412,21 @@ class Supervisor:
 
     def _on_log(self, slot: Slot, message: WorkerLog) -> None:
         logging.getLogger(message.record.name).handle(message.record)
+
+    def _on_not_sent(self, slot: Slot, message: JobNotSent) -> None:
+        # As if it had never left the queue: back at its head, not charged to anyone.
+        attempt = slot.attempt(message.job_id)
+        if attempt is None:
+            return
+        log.warning(
+            "not handed to worker %d (%s); queued again",
+            slot.id,
+            message.reason,
+            extra={"job_id": attempt.id},
+        )
+        slot.jobs.remove(attempt)
+        self._persist(functools.partial(self.store.requeue, attempt.id, crashed=False))
+        self.pending.appendleft(attempt)
 
     def _finish_error(
         self, attempt: Attempt, status: Literal["failed", "cancelled"], code: str, message: str

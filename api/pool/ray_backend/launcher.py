@@ -15,14 +15,16 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ray
 from ray.exceptions import RayError
 
+from analyzers.errors import AnalyzerError
 from api.pool.devices import cpu_threads_per_worker
 from api.pool.handle import WorkerGone, WorkerHandle, WorkerLauncher
-from api.pool.protocol import RunJob, ToFront, ToWorker
+from api.pool.protocol import JobFailed, JobNotSent, RunJob, ToFront, ToWorker
 from api.pool.ray_backend.actor import actor_class
 from api.settings import Settings
 
@@ -44,35 +46,47 @@ class RayHandle(WorkerHandle):
     A pump thread long-polls the actor and writes a byte to a pipe whenever it has
     messages, so the supervisor's loop wakes at once, as it does for a local pipe.
     An actor that stops answering stops the heartbeats, and the supervisor's
-    heartbeat timeout replaces it.
+    heartbeat timeout replaces it. A sender thread hands messages over: reading an
+    upload (up to max_upload_mb) into the object store must not hold the supervisor's
+    lock, which every HTTP request takes.
     """
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
         self._inbox: queue.SimpleQueue[ToFront] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[ToWorker | None] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._gone = threading.Event()
         self._stopped = threading.Event()
-        self._pumping = True
+        self._threads_running = 2  # pump and sender: the pipe closes after both
         self._fd_lock = threading.Lock()
-        threading.Thread(target=self._pump, name="ray-poll", daemon=True).start()
+        threading.Thread(
+            target=self._thread, args=(self._pump_until_gone,), name="ray-poll", daemon=True
+        ).start()
+        threading.Thread(
+            target=self._thread, args=(self._send_until_stopped,), name="ray-send", daemon=True
+        ).start()
 
-    def _pump(self) -> None:
+    def _thread(self, body: Callable[[], None]) -> None:
         try:
-            self._pump_until_gone()
+            body()
         finally:
             with self._fd_lock:
-                self._pumping = False
-                if self._stopped.is_set():
+                self._threads_running -= 1
+                if self._stopped.is_set() and not self._threads_running:
                     self._close_pipe()
 
     def _close_pipe(self) -> None:
-        # Closed once both the pump and the supervisor are done with it (fd numbers get
-        # reused: a late write to a closed one could land in another file).
+        # Closed once the pump, the sender and the supervisor are all done with it (fd
+        # numbers get reused: a late write to a closed one could land in another file).
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
 
     def _pump_until_gone(self) -> None:
         while not self._stopped.is_set():
@@ -84,23 +98,40 @@ class RayHandle(WorkerHandle):
                 self._inbox.put(message)
             if exited:
                 self._gone.set()
-            with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
+            self._wake()
             if exited:
                 return
 
-    def send(self, message: ToWorker) -> bool:
-        if self._gone.is_set():
-            return False
-        try:
-            if isinstance(message, RunJob):
-                video = ray.put(message.job.upload.read_bytes())
-                self.actor.run_job.remote(message.job, video)
-            else:
+    def _send_until_stopped(self) -> None:
+        while (message := self._outbox.get()) is not None and not self._stopped.is_set():
+            reply = self._hand_over(message)
+            if reply is not None:
+                self._inbox.put(reply)
+                self._wake()
+
+    def _hand_over(self, message: ToWorker) -> ToFront | None:
+        """Give the actor one message; what the supervisor must hear if that failed."""
+        if not isinstance(message, RunJob):
+            with contextlib.suppress(RayError):  # an actor gone shows through the pump
                 self.actor.deliver.remote(message)
-            return True
-        except (RayError, OSError):
+            return None
+        job = message.job
+        try:
+            data = job.upload.read_bytes()
+        except OSError as exc:  # the upload is gone: no worker can ever run this job
+            error = AnalyzerError(f"the upload could not be read: {exc.strerror or exc}")
+            return JobFailed(job.id, error.code, error.message)
+        try:
+            self.actor.run_job.remote(job, ray.put(data))
+        except (RayError, OSError) as exc:
+            return JobNotSent(job.id, f"{type(exc).__name__}: {exc}")
+        return None
+
+    def send(self, message: ToWorker) -> bool:
+        if self._gone.is_set() or self._stopped.is_set():
             return False
+        self._outbox.put(message)  # the sender thread hands it over, off the caller's lock
+        return True
 
     def receive(self) -> list[ToFront]:
         with contextlib.suppress(OSError):
@@ -127,7 +158,8 @@ class RayHandle(WorkerHandle):
     def kill(self) -> None:
         with self._fd_lock:
             self._stopped.set()
-            if not self._pumping:
+            self._outbox.put(None)
+            if not self._threads_running:
                 self._close_pipe()
         with contextlib.suppress(RayError):  # already gone
             ray.kill(self.actor, no_restart=True)
