@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         return self.job_timeout_base_s + self.job_timeout_factor * duration_s
 
     @property
+    def api_key_if_set(self) -> str | None:
+        """The key clients must send; None when none is set (an empty key counts as none)."""
+        key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        return key or None
+
+    @property
     def base_url(self) -> str:
         """Where clients reach the service (the links in callbacks)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

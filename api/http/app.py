@@ -74,8 +74,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     install_page(app)
     _install_error_handlers(app)
     app.add_middleware(OptionsMiddleware, routes=app.router.routes)
-    if settings.api_key is not None and settings.api_key.get_secret_value():
-        app.add_middleware(ApiKeyMiddleware, key=settings.api_key.get_secret_value())
+    if settings.api_key_if_set is not None:
+        app.add_middleware(ApiKeyMiddleware, key=settings.api_key_if_set)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
     app.openapi = lambda: _cached_openapi(app, settings)  # type: ignore[method-assign]
     return app

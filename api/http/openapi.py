@@ -33,7 +33,7 @@ def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
         for operation in operations.values():
             _fix_responses(operation.get("responses", {}))
             _limit_parameters(operation, settings)
-    if settings.api_key is not None and settings.api_key.get_secret_value():
+    if settings.api_key_if_set is not None:
         _add_security(schema)
     return json.loads(json.dumps(schema))  # type: ignore[no-any-return]
 

@@ -43,17 +43,12 @@ async def info(ctx: Ctx) -> InfoOut:
     )
 
 
-def _server_key(ctx: AppContext) -> str | None:
-    key = ctx.settings.api_key
-    return key.get_secret_value() if key is not None and key.get_secret_value() else None
-
-
 @router.get(
     "/session",
     summary="Whether an API key is needed, and whether this browser's session cookie holds it",
 )
 async def get_session(ctx: Ctx, request: Request) -> SessionOut:
-    key = _server_key(ctx)
+    key = ctx.settings.api_key_if_set
     if key is None:
         return SessionOut(key_required=False, authenticated=True)
     cookie = request.cookies.get(SESSION_COOKIE, "")
@@ -72,7 +67,7 @@ async def get_session(ctx: Ctx, request: Request) -> SessionOut:
 async def post_session(
     ctx: Ctx, body: SessionIn, request: Request, response: Response
 ) -> SessionOut:
-    key = _server_key(ctx)
+    key = ctx.settings.api_key_if_set
     if key is None:
         return SessionOut(key_required=False, authenticated=True)
     if not hmac.compare_digest(body.api_key.encode(), key.encode()):
@@ -94,7 +89,7 @@ async def post_session(
 @router.delete("/session", summary="Forget this browser's session cookie")
 async def delete_session(ctx: Ctx, response: Response) -> SessionOut:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
-    key_required = _server_key(ctx) is not None
+    key_required = ctx.settings.api_key_if_set is not None
     return SessionOut(key_required=key_required, authenticated=not key_required)
 
 
