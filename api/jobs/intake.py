@@ -59,12 +59,10 @@ class Submission:
 class Intake:
     """Turns one upload request into a Submission, or raises an error naming the problem."""
 
-    def __init__(
-        self, settings: Settings, files: UploadFiles, guard: AddressGuard | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, files: UploadFiles, guard: AddressGuard) -> None:
         self.settings = settings
         self.files = files
-        self.guard = guard or AddressGuard(allow_private=settings.url_allow_private)
+        self.guard = guard
         self.download = UrlDownload(
             files, self.guard, int(settings.max_upload_mb * 1024 * 1024), settings.url_timeout_s
         )
