@@ -81,11 +81,6 @@ class CallbackSender:
             heapq.heappush(self._due, (time.time() if at is None else at, job_id))
             self._cond.notify()
 
-    def queued(self) -> int:
-        """Deliveries waiting for their turn (first attempts and retries)."""
-        with self._cond:
-            return len(self._due)
-
     def stop(self) -> None:
         """Stop after the attempt in flight (its outcome is recorded before the store closes)."""
         with self._cond:
