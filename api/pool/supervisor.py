@@ -22,7 +22,13 @@ from multiprocessing.connection import wait
 from threading import RLock
 from typing import Any, Literal
 
-from api.errors import JobTimeoutError, QueueFullError, StorageFullError, WorkerCrashedError
+from api.errors import (
+    JobTimeoutError,
+    QueueFullError,
+    StorageFullError,
+    WorkerCrashedError,
+    disk_full,
+)
 from api.jobs.keyframes import KeyframeStore
 from api.jobs.record import Job, Progress
 from api.jobs.store import JobStore
@@ -67,10 +73,9 @@ WRITE_RETRY_MAX_S = 10.0
 
 def storage_problem(exc: BaseException) -> str:
     """A plain-words reason for a failed job-store write."""
-    text = str(exc)
-    if "full" in text or "I/O" in text or getattr(exc, "errno", None) == 28:
-        return f"disk full: cannot write the job database ({text})"
-    return f"cannot write the job database: {text}"
+    if disk_full(exc):
+        return f"disk full: cannot write the job database ({exc})"
+    return f"cannot write the job database: {exc}"
 
 
 def _shared_note(attempt: Attempt) -> str:
