@@ -6,6 +6,8 @@ supervisor, the SQLite store and the metrics are the real ones.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +30,7 @@ from api.pool.protocol import (
     WorkerReady,
     WorkerStarting,
 )
-from api.pool.supervisor import Supervisor
+from api.pool.supervisor import Supervisor, storage_problem
 from api.pool.worker import Worker
 from api.settings import Settings
 from monitoring.metrics import ServiceMetrics
@@ -281,3 +283,10 @@ def test_a_worker_reports_each_batched_video_by_its_share_of_the_frames() -> Non
     assert worker.heartbeat().others == (("b", None),)
     worker.on_model = (("a", 2),)
     assert worker.heartbeat() == Heartbeat("a", Progress(1, 6))
+
+
+def test_a_full_quota_is_a_full_disk_too() -> None:
+    quota = storage_problem(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert quota.startswith("disk full: cannot write the job database")
+    other = storage_problem(sqlite3.OperationalError("no such table: jobs"))
+    assert other == "cannot write the job database: no such table: jobs"
