@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,16 +10,7 @@ import torch
 from analyzers.base import AnalyzerConfig
 from analyzers.blip2_generation import TokenSpec
 from analyzers.errors import ModelLoadError
-from analyzers.model_loading import (
-    LOAD_ERRORS,
-    from_pretrained_kwargs,
-    load_error,
-    looks_like_path,
-    require_hub_reachable,
-    require_readable,
-    resolve_device,
-)
-from analyzers.tiny_model import is_test_model
+from analyzers.model_loading import load_cache_first, prepare_load
 
 _MODEL_HINT = "set TIKTOK_ANALYZER_MODEL (or --model) to a local BLIP-2 directory or a hub id"
 
@@ -48,23 +37,6 @@ def _from_pretrained(source: str, kwargs: dict[str, Any], cache_only: bool) -> t
         source, local_files_only=cache_only, **kwargs
     )
     return processor, model.eval()
-
-
-def _load_pretrained(
-    source: str, kwargs: dict[str, Any], local: bool, config: AnalyzerConfig
-) -> tuple[Any, Any]:
-    try:
-        try:
-            # The hub cache first: a pre-downloaded model then starts without the network,
-            # instead of waiting minutes on huggingface_hub's retries when the hub is unreachable.
-            return _from_pretrained(source, kwargs, cache_only=True)
-        except OSError:
-            if local:
-                raise
-        require_hub_reachable(config.model, what="BLIP-2", hint=_MODEL_HINT)
-        return _from_pretrained(source, kwargs, cache_only=False)
-    except LOAD_ERRORS as exc:
-        raise load_error("BLIP-2", config, exc, local=local, hint=_MODEL_HINT) from exc
 
 
 def _token_spec(model: Any, processor: Any, config: AnalyzerConfig) -> TokenSpec:
@@ -96,32 +68,21 @@ def _token_spec(model: Any, processor: Any, config: AnalyzerConfig) -> TokenSpec
 
 def load_blip2(config: AnalyzerConfig, *, llm_int8_threshold: float = 6.0) -> LoadedModel:
     """Load processor and model as the config says, or raise ModelLoadError naming the setting."""
-    path = Path(config.model).expanduser()
-    local = path.is_dir()
-    if not local and (path.exists() or looks_like_path(config.model)):
-        what = "is not a directory" if path.exists() else "does not exist"
-        raise ModelLoadError(
-            f"model directory {config.model!r} ({path.resolve()}) {what}; {_MODEL_HINT}"
-        )
-    if local:
-        require_readable(path, hint=_MODEL_HINT)
-    device = resolve_device(config.device)
-    kwargs, dtype = from_pretrained_kwargs(config, device, llm_int8_threshold)
-    # The per-batch "inputs will be cast to float16" notice from bitsandbytes would flood the log.
-    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
-    # Weight-loading progress bars are for notebooks; in worker logs and the CLI they are noise.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    source = str(path) if local else config.model
-    processor, model = _load_pretrained(source, kwargs, local, config)
+    plan = prepare_load(config, hint=_MODEL_HINT, llm_int8_threshold=llm_int8_threshold)
+    processor, model = load_cache_first(
+        lambda cache_only: _from_pretrained(plan.source, plan.kwargs, cache_only),
+        plan,
+        config,
+        what="BLIP-2",
+        hint=_MODEL_HINT,
+    )
     size = processor.image_processor.size
     return LoadedModel(
         model=model,
         processor=processor,
-        device=device,
-        compute_dtype=dtype,
+        device=plan.device,
+        compute_dtype=plan.dtype,
         spec=_token_spec(model, processor, config),
         image_size=(int(size["width"]), int(size["height"])),
-        test_model=local and is_test_model(path),
+        test_model=plan.test_model,
     )

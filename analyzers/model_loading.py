@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import torch
 
 from analyzers.base import AnalyzerConfig
 from analyzers.errors import ModelLoadError
+from analyzers.tiny_model import is_test_model
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +24,8 @@ _QUANT_HINT = "set TIKTOK_ANALYZER_QUANTIZATION (or --quantization)"
 
 #: what from_pretrained raises for files, settings or devices that do not fit
 LOAD_ERRORS = (OSError, ValueError, RuntimeError, ImportError, KeyError, TypeError)
+
+_T = TypeVar("_T")
 
 
 def resolve_device(device: str) -> str:
@@ -158,3 +163,61 @@ def from_pretrained_kwargs(
         logger.warning("fp16 on the CPU works but runs ~3x slower than fp32; prefer fp32 there")
     kwargs["dtype"] = dtype
     return kwargs, dtype
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Where from_pretrained reads a model from and how it places it, settled before loading."""
+
+    #: the model directory, or the hub id
+    source: str
+    local: bool
+    device: str
+    kwargs: dict[str, Any]
+    dtype: torch.dtype
+    test_model: bool
+
+
+def prepare_load(config: AnalyzerConfig, *, hint: str, llm_int8_threshold: float = 6.0) -> LoadPlan:
+    """Check the model setting, device and quantization; ModelLoadError naming the setting."""
+    path = Path(config.model).expanduser()
+    local = path.is_dir()
+    if not local and (path.exists() or looks_like_path(config.model)):
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise ModelLoadError(f"model directory {config.model!r} ({path.resolve()}) {what}; {hint}")
+    if local:
+        require_readable(path, hint=hint)
+    device = resolve_device(config.device)
+    kwargs, dtype = from_pretrained_kwargs(config, device, llm_int8_threshold)
+    # The per-batch "inputs will be cast to float16" notice from bitsandbytes would flood the log.
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+    # Weight-loading progress bars are for notebooks; in worker logs and the CLI they are noise.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    return LoadPlan(
+        source=str(path) if local else config.model,
+        local=local,
+        device=device,
+        kwargs=kwargs,
+        dtype=dtype,
+        test_model=local and is_test_model(path),
+    )
+
+
+def load_cache_first(
+    load: Callable[[bool], _T], plan: LoadPlan, config: AnalyzerConfig, *, what: str, hint: str
+) -> _T:
+    """load(cache_only) from the hub cache first, then the hub; ModelLoadError when neither can."""
+    try:
+        try:
+            # The hub cache first: a pre-downloaded model then starts without the network,
+            # instead of waiting minutes on huggingface_hub's retries when the hub is unreachable.
+            return load(True)
+        except OSError:
+            if plan.local:
+                raise
+        require_hub_reachable(config.model, what=what, hint=hint)
+        return load(False)
+    except LOAD_ERRORS as exc:
+        raise load_error(what, config, exc, local=plan.local, hint=hint) from exc

@@ -12,15 +12,7 @@ import torch
 
 from analyzers.base import AnalyzerConfig
 from analyzers.errors import ModelLoadError
-from analyzers.model_loading import (
-    LOAD_ERRORS,
-    from_pretrained_kwargs,
-    load_error,
-    looks_like_path,
-    require_hub_reachable,
-    resolve_device,
-)
-from analyzers.tiny_model import is_test_model
+from analyzers.model_loading import load_cache_first, prepare_load
 from analyzers.video_llm.families import Family, family_for
 
 logger = logging.getLogger(__name__)
@@ -126,55 +118,25 @@ def _from_pretrained(
     return parts, model.eval(), family
 
 
-def _load_pretrained(
-    source: str, kwargs: dict[str, Any], local: bool, config: AnalyzerConfig
-) -> tuple[_Parts, Any, Family]:
-    try:
-        try:
-            # The hub cache first, as for BLIP-2: no minutes of retries when the hub is away.
-            return _from_pretrained(source, kwargs, True, config.model)
-        except OSError:
-            if local:
-                raise
-        try:
-            require_hub_reachable(config.model, what="video LLM", hint=MODEL_HINT)
-        except ModelLoadError as exc:
-            raise ModelLoadError(
-                f"cannot download video LLM {config.model!r}: the hub is unreachable "
-                f"({exc.__cause__}) and the model is not in the local cache; download it on a "
-                f"connected machine, or {MODEL_HINT}"
-            ) from exc
-        return _from_pretrained(source, kwargs, False, config.model)
-    except LOAD_ERRORS as exc:
-        raise load_error("video LLM", config, exc, local=local, hint=MODEL_HINT) from exc
-
-
 def load_video_llm(config: AnalyzerConfig) -> LoadedVideoLLM:
     """Load the model and its processor parts, or raise ModelLoadError naming the setting."""
-    path = Path(config.model).expanduser()
-    local = path.is_dir()
-    if not local and (path.exists() or looks_like_path(config.model)):
-        what = "is not a directory" if path.exists() else "does not exist"
-        raise ModelLoadError(
-            f"model directory {config.model!r} ({path.resolve()}) {what}; {MODEL_HINT}"
-        )
-    device = resolve_device(config.device)
-    kwargs, dtype = from_pretrained_kwargs(config, device, llm_int8_threshold=6.0)
-    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    source = str(path) if local else config.model
-    parts, model, family = _load_pretrained(source, kwargs, local, config)
+    plan = prepare_load(config, hint=MODEL_HINT)
+    parts, model, family = load_cache_first(
+        lambda cache_only: _from_pretrained(plan.source, plan.kwargs, cache_only, config.model),
+        plan,
+        config,
+        what="video LLM",
+        hint=MODEL_HINT,
+    )
     loaded = LoadedVideoLLM(
         model=model,
         tokenizer=parts.tokenizer,
         image_processor=parts.image_processor,
         chat_template=parts.chat_template,
         family=family,
-        device=device,
-        compute_dtype=dtype,
-        test_model=local and is_test_model(path),
+        device=plan.device,
+        compute_dtype=plan.dtype,
+        test_model=plan.test_model,
     )
     _check_template(loaded, config.model)
     return loaded

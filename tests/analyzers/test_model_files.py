@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from analyzers.base import AnalyzerConfig
 from analyzers.errors import ModelLoadError
 from analyzers.model_loading import require_readable
+from analyzers.video_llm.loading import load_video_llm
 
 NOBODY = 65534
 
 
-def _check_as_nobody(model: Path) -> str:
-    """Run require_readable in a forked child that dropped root; returns its message."""
+def _check_as_nobody(model: Path, check: Callable[[Path], None] | None = None) -> str:
+    """Run check (require_readable) in a forked child that dropped root; returns its message."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: become nobody, check, report, leave
@@ -24,7 +27,10 @@ def _check_as_nobody(model: Path) -> str:
         try:
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            require_readable(model, hint="set TIKTOK_ANALYZER_MODEL")
+            if check is None:
+                require_readable(model, hint="set TIKTOK_ANALYZER_MODEL")
+            else:
+                check(model)
         except ModelLoadError as exc:
             message = exc.message
         except BaseException as exc:  # pragma: no cover - reported to the parent
@@ -38,8 +44,9 @@ def _check_as_nobody(model: Path) -> str:
     return text
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to check as another user")
-def test_an_unreadable_weights_file_says_permission_denied() -> None:
+@pytest.fixture
+def root_only_weights() -> Iterator[tuple[Path, Path]]:
+    """(model directory, its weights file), the weights readable by root only."""
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)
         model = Path(tmp) / "model"
@@ -48,8 +55,30 @@ def test_an_unreadable_weights_file_says_permission_denied() -> None:
         weights = model / "model.safetensors"
         weights.write_bytes(b"weights")
         weights.chmod(0o600)  # owned by root, as a download run as root leaves it
-        message = _check_as_nobody(model)
-        assert message.startswith("permission denied: user nobody cannot read"), message
-        assert str(weights) in message
-        weights.chmod(0o644)
-        assert _check_as_nobody(model) == "readable"
+        yield model, weights
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to check as another user")
+def test_an_unreadable_weights_file_says_permission_denied(
+    root_only_weights: tuple[Path, Path],
+) -> None:
+    model, weights = root_only_weights
+    message = _check_as_nobody(model)
+    assert message.startswith("permission denied: user nobody cannot read"), message
+    assert str(weights) in message
+    weights.chmod(0o644)
+    assert _check_as_nobody(model) == "readable"
+
+
+def _load_video_llm(model: Path) -> None:
+    load_video_llm(AnalyzerConfig(model=str(model), quantization="fp32", device="cpu"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to check as another user")
+def test_an_unreadable_video_llm_weights_file_says_permission_denied(
+    root_only_weights: tuple[Path, Path],
+) -> None:
+    model, weights = root_only_weights
+    message = _check_as_nobody(model, _load_video_llm)
+    assert message.startswith("permission denied: user nobody cannot read"), message
+    assert str(weights) in message and "TIKTOK_ANALYZER_MODEL" in message
