@@ -186,7 +186,6 @@ function upload(item, frames, aspects) {
     if (e.lengthComputable) item.bar.value = Math.round((100 * e.loaded) / e.total);
   });
   xhr.addEventListener("load", () => {
-    state.uploading -= 1;
     const body = xhr.response;
     if ((xhr.status === 202 || xhr.status === 200) && body && body.id) {
       item.bar.value = 100;
@@ -202,14 +201,18 @@ function upload(item, frames, aspects) {
       item.note.setAttribute("role", "alert");
       item.note.textContent = errorText(body, xhr.status);
     }
-    if (state.uploading === 0) $("#submit-status").textContent = "";
-    poll();
   });
   xhr.addEventListener("error", () => {
-    state.uploading -= 1;
     item.bar.classList.add("failed");
     item.note.className = "error";
+    item.note.setAttribute("role", "alert");
     item.note.textContent = "the upload failed: network error";
+  });
+  // After load and error alike: one upload fewer in flight, then the list catches up.
+  xhr.addEventListener("loadend", () => {
+    state.uploading -= 1;
+    if (state.uploading === 0) $("#submit-status").textContent = "";
+    poll();
   });
   state.uploading += 1;
   xhr.send(form);
