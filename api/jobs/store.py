@@ -324,16 +324,14 @@ class JobStore:
                 (worker_id, now, job_id),
             )
 
-    def requeue(self, job_id: str, *, crashed: bool) -> int:
-        """Back to queued (after a crash, a timeout of another job, a drain); returns crashes."""
+    def requeue(self, job_id: str, *, crashed: bool) -> None:
+        """Back to queued (after a crash, a timeout of another job, a drain)."""
         with self._tx() as c:
             c.execute(
                 "UPDATE jobs SET status = 'queued', worker_id = NULL, model_started_at = NULL,"
                 " crashes = crashes + ? WHERE id = ? AND status IN ('queued', 'running')",
                 (1 if crashed else 0, job_id),
             )
-            row = c.execute("SELECT crashes FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return int(row[0]) if row else 0
 
     def finish_done(
         self,

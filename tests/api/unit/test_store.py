@@ -40,7 +40,7 @@ def test_state_changes_only_from_live_states(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
     store.insert(_job())
     store.mark_running("j1", 0, 101.0)
-    assert store.requeue("j1", crashed=True) == 1
+    store.requeue("j1", crashed=True)
     assert store.finish_done("j1", {"summary": "s"}, model_started_at=1, model_finished_at=2)
     assert not store.finish_error("j1", "failed", "x", "y")  # already final
     got = store.get("j1")
