@@ -146,27 +146,6 @@ class Row:
     prompt: int
 
 
-def run_vision_once(
-    model: Any,
-    pixel_values: torch.Tensor,
-    sequences: Sequence[Sequence[int]],
-    spec: TokenSpec,
-    *,
-    batch_size: int,
-    max_new_tokens: int,
-    on_batch: Callable[[int], None] | None = None,
-) -> list[list[list[int]]]:
-    """New tokens for every frame x prompt: [frame][prompt] -> ids; vision runs once per frame."""
-    return run_many(
-        model,
-        [(pixel_values, sequences)],
-        spec,
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        on_batch=on_batch,
-    )[0]
-
-
 def run_many(
     model: Any,
     items: Sequence[tuple[torch.Tensor, Sequence[Sequence[int]]]],
@@ -176,11 +155,12 @@ def run_many(
     max_new_tokens: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[list[list[list[int]]]]:
-    """run_vision_once over several videos: [video][frame][prompt] -> ids, rows sharing batches.
+    """New tokens for every video x frame x prompt: [video][frame][prompt] -> ids.
 
-    Rows of consecutive videos fill the same generate() calls up to ``batch_size``, so a few
-    short videos keep a GPU as busy as one long one; each row's answer is the one it gets
-    alone (greedy decoding, left padding).
+    Vision runs once per frame, whatever the number of prompts. Rows of consecutive videos
+    fill the same generate() calls up to ``batch_size``, so a few short videos keep a GPU as
+    busy as one long one; each row's answer is the one it gets alone (greedy decoding, left
+    padding).
     """
     queries = [encode_images(model, pixels, batch_size) for pixels, _ in items]
     # Video- then frame-major, so frames finish in order and progress counts whole frames.
