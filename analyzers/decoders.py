@@ -1,9 +1,9 @@
-"""The two frame decoders behind sampling: decord (fast, fragile) and PyAV (always there).
+"""The frame table both decoders pick from, and decord, the fast, fragile one.
 
-Both decode frames picked from one :class:`FrameTable`, built by demuxing the
-chosen stream without decoding it. The table is the ground truth: it lists the
-frames whose data is really in the file, so neither decoder is ever asked for a
-frame index that a container's header merely promised.
+PyAV, the decoder that is always there, lives in :mod:`analyzers.pyav_frames`. The
+:class:`FrameTable` is built by demuxing the chosen stream without decoding it. It is
+the ground truth: it lists the frames whose data is really in the file, so neither
+decoder is ever asked for a frame index that a container's header merely promised.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 #: frames per decord get_batch call: between calls we look for a cancel request
 _DECORD_CHUNK = 4
-#: undecodable packets tolerated before PyAV gives up on the rest of a damaged file
-_MAX_DECODE_ERRORS = 200
 
 
 class DecodeCancelled(Exception):
