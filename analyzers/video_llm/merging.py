@@ -53,10 +53,8 @@ def _bipartite_pass(
     """One pass: merge up to ``want`` (at most len(A)) A tokens into their closest B tokens."""
     a_idx = torch.arange(0, x.shape[0], 2, device=x.device)
     b_idx = torch.arange(1, x.shape[0], 2, device=x.device)
-    r = min(want, a_idx.numel(), max(b_idx.numel(), 0))
-    if r <= 0:
-        # A single token left in A and none in B: cannot shrink further.
-        return x, size, index
+    # merge_tokens calls with at least 2 tokens and want >= 1, so A and B are never empty.
+    r = min(want, a_idx.numel(), b_idx.numel())
     normed = torch.nn.functional.normalize(x, dim=-1)
     scores = normed[a_idx] @ normed[b_idx].T  # (|A|, |B|)
     best_score, best_b = scores.max(dim=-1)
