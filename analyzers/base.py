@@ -90,6 +90,7 @@ class Analyzer(ABC):
 
     def __init__(self, config: AnalyzerConfig) -> None:
         self.config = config
+        self._warnings: list[str] = []
 
     @property
     def input_size(self) -> tuple[int, int] | None:
@@ -153,14 +154,11 @@ class Analyzer(ABC):
         For example BLIP-2 retried generation with a smaller batch after running out of GPU
         memory. The pipeline adds them to the result's ``warnings``.
         """
-        warnings: list[str] = getattr(self, "_warnings", [])
-        self._warnings: list[str] = []
+        warnings, self._warnings = self._warnings, []
         return warnings
 
     def warn(self, message: str) -> None:
         """Leave a warning for the result of the video being described (see take_warnings)."""
-        if not hasattr(self, "_warnings"):
-            self._warnings = []
         self._warnings.append(message)
 
     def release_memory(self) -> None:  # noqa: B027 - optional hook, no-op by default
