@@ -13,10 +13,12 @@ import os
 import tempfile
 import threading
 from collections import deque
+from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from api.jobs.record import Job
+from api.logging_setup import setup_worker_logging
 from api.pool.local.process import select_device
 from api.pool.protocol import JobDone, JobFailed, ToFront, ToWorker, WorkerLog
 from api.pool.worker import Worker
@@ -24,16 +26,25 @@ from api.settings import Settings
 
 
 class Outbox:
-    """Messages for the front; a poll waits on it until there is something to say."""
+    """Messages for the front; a poll waits on it until there is something to say.
 
-    def __init__(self) -> None:
+    It is the actor's log queue too (see put_nowait), so the front writes the one log file.
+    """
+
+    def __init__(self, worker_name: str = "") -> None:
         self._items: deque[ToFront] = deque()
         self._ready = threading.Condition()
+        self.worker_name = worker_name
 
     def append(self, message: ToFront) -> None:
         with self._ready:
             self._items.append(message)
             self._ready.notify_all()
+
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        """What a QueueHandler calls with a record it made plain (so it pickles)."""
+        record.processName = self.worker_name or record.processName
+        self.append(WorkerLog(record))
 
     def drain(self, wait_s: float) -> list[ToFront]:
         with self._ready:
@@ -44,39 +55,18 @@ class Outbox:
         return items
 
 
-class _OutboxHandler(logging.Handler):
-    """Sends the actor's log records to the front, which writes the one log file."""
-
-    def __init__(self, outbox: Outbox, worker_id: int) -> None:
-        super().__init__()
-        self.outbox, self.worker_name = outbox, f"worker-{worker_id}"
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = self.format(record)
-        except Exception:  # a broken record must not break the worker
-            self.handleError(record)
-            return
-        # As QueueHandler does: plain text only, so the record pickles.
-        clean = logging.makeLogRecord(record.__dict__)
-        clean.msg, clean.args, clean.exc_info, clean.exc_text = message, None, None, None
-        clean.processName = self.worker_name
-        self.outbox.append(WorkerLog(clean))
-
-
 class WorkerActor:
     """Holds one analyzer, loaded once; wrapped with ray.remote by the launcher."""
 
     def __init__(self, settings: Settings, worker_id: int, device: str, cpu_threads: int) -> None:
         import ray
 
-        self._outbox = Outbox()
+        self._outbox = Outbox(f"worker-{worker_id}")
         self._spool = Path(tempfile.mkdtemp(prefix="tiktok-analyzer-ray-"))
         self._videos: dict[str, Path] = {}
         self.exit_code: int | None = None
-        root = logging.getLogger()
-        root.addHandler(_OutboxHandler(self._outbox, worker_id))
-        root.setLevel(settings.log_level.upper())
+        # QueueHandler needs only put_nowait of its queue.
+        setup_worker_logging(cast("Queue[Any]", self._outbox), settings.log_level)
         node = ray.get_runtime_context().get_node_id()
         device = select_device(device, cpu_threads)
         self.worker = Worker(settings, worker_id, device, self._send)
