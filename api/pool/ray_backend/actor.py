@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections import deque
@@ -55,6 +56,33 @@ class Outbox:
         return items
 
 
+def spool_folder(root: Path | None = None) -> Path:
+    """This actor's folder for the videos it is sent, under one root per node and user.
+
+    ray.kill gives an actor no time to clean up, so each new actor removes the folders of
+    actors whose process is gone: what is left behind is bounded by the live actors.
+    """
+    root = root or Path(tempfile.gettempdir()) / f"tiktok-analyzer-ray-{os.getuid()}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in root.iterdir():
+        if folder.name.isdigit() and not _process_alive(int(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+    mine = root / str(os.getpid())
+    shutil.rmtree(mine, ignore_errors=True)  # left by a dead actor that had this pid
+    mine.mkdir()
+    return mine
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 class WorkerActor:
     """Holds one analyzer, loaded once; wrapped with ray.remote by the launcher."""
 
@@ -62,7 +90,7 @@ class WorkerActor:
         import ray
 
         self._outbox = Outbox(f"worker-{worker_id}")
-        self._spool = Path(tempfile.mkdtemp(prefix="tiktok-analyzer-ray-"))
+        self._spool = spool_folder()
         self._videos: dict[str, Path] = {}
         self.exit_code: int | None = None
         # QueueHandler needs only put_nowait of its queue.

@@ -1,15 +1,19 @@
-"""A Ray actor's log records reach the front through its Outbox, plain enough to pickle."""
+"""The Ray actor's parts that need no Ray: its Outbox as a log queue, its spool folder."""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import pickle
+import subprocess
+import sys
 from multiprocessing.queues import Queue
+from pathlib import Path
 from typing import Any, cast
 
 from api.pool.protocol import WorkerLog
-from api.pool.ray_backend.actor import Outbox
+from api.pool.ray_backend.actor import Outbox, spool_folder
 
 
 def test_a_record_with_args_and_an_exception_arrives_as_plain_text() -> None:
@@ -31,3 +35,23 @@ def test_a_record_with_args_and_an_exception_arrives_as_plain_text() -> None:
     assert record.msg.startswith("job j1 failed") and "ValueError: bad frame" in record.msg
     assert record.args is None and record.exc_info is None
     assert pickle.loads(pickle.dumps(record)).getMessage() == record.msg
+
+
+def test_an_actor_starting_clears_the_spool_folders_of_dead_actors(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    left = root / dead.stdout.strip()  # an actor killed with a video still in its folder
+    left.mkdir(parents=True)
+    (left / "job").write_bytes(b"video")
+    alive = root / str(os.getppid())
+    alive.mkdir()
+    other = root / "not-an-actor"
+    other.mkdir()
+    mine = spool_folder(root)
+    assert mine == root / str(os.getpid()) and mine.is_dir()
+    assert sorted(p.name for p in root.iterdir()) == sorted([mine.name, alive.name, other.name])
