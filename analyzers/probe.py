@@ -212,6 +212,14 @@ def frame_rotation(frame: Any) -> int:
     return _quarter_turns(-float(frame.rotation))
 
 
+def first_frame_rotation(container: Any, stream: Any) -> int:
+    """Clockwise rotation the first frame from the demuxer's position carries; 0 if none decodes.
+
+    Reads at most _FIRST_FRAME_PACKETS packets, so a stream that never decodes costs little.
+    """
+    return _peek(container, stream)[0]
+
+
 def _peek(container: Any, stream: Any) -> tuple[int, int]:
     """(rotation of the first frame, pictures seen: 1 only when the stream holds just one)."""
     rotation: int | None = None

@@ -54,13 +54,12 @@ from analyzers.errors import (
 from analyzers.probe import (
     choose_video_stream,
     describe_stream,
-    frame_rotation,
+    first_frame_rotation,
     open_media,
     orientation_of,
     raise_still_image,
     rotation_tag,
 )
-from analyzers.pyav_demux import demux_packets
 from analyzers.pyav_frames import (
     Decoded,
     available_cores,
@@ -262,7 +261,7 @@ def _sample(path: Path, options: _Options, cancel: threading.Event) -> SampledFr
             raise_still_image(stream)
         _check_length(table.span_s, options.max_duration_s)  # for files whose header has none
         plan = _plan(table, options)
-        decoded, used = _decode(path, container, stream, info, table, plan, options, cancel)
+        decoded, used = _decode(path, container, stream, info, table, plan, options, tag, cancel)
     images, times = _strictly_increasing(decoded.images, decoded.times)
     warnings = _completeness_warnings(info, table) + plan.warnings
     wanted = len(plan.picks) + len(plan.keyframes)
@@ -359,16 +358,16 @@ def _decode(
     table: FrameTable,
     plan: _Plan,
     options: _Options,
+    tag: int | None,
     cancel: threading.Event,
 ) -> tuple[Decoded, str]:
-    """The decoded frames and the decoder that served them."""
+    """The decoded frames and the decoder that served them; ``tag`` is the stream's rotate tag."""
     if options.decoder == "decord":
-        return _decode_with_decord(path, container, stream, info, table, plan, options, cancel)
+        return _decode_with_decord(path, container, stream, info, table, plan, options, tag, cancel)
     # "auto" is PyAV: planned per file on the packet index (seeks, threads, skipped frames)
     # it matches or beats decord on the rows of bench/bench_sampling.py, decodes every
     # codec this FFmpeg has (decord fails on AV1) and needs no cross-check of frame lists.
     with _decodable(path, container, stream, table) as (box, video):
-        tag = rotation_tag(video)
         if not plan.keyframes:
             return _decode_exact(box, video, table, plan, options, tag, cancel), "pyav"
         open_decoder(video, threads=1, skip="NONKEY")
@@ -424,6 +423,7 @@ def _decode_with_decord(
     table: FrameTable,
     plan: _Plan,
     options: _Options,
+    tag: int | None,
     cancel: threading.Event,
 ) -> tuple[Decoded, str]:
     # decord decodes a keyframe's index as one picture
@@ -440,17 +440,8 @@ def _decode_with_decord(
         raise NoDecodableFramesError(
             f"decord cannot decode this {info.codec} video; use decoder 'auto' or 'pyav'"
         ) from None
-    rotation = rotation_tag(stream)
+    rotation = tag
     if rotation is None:  # decord turns frames itself; the result still reports the turn
-        rotation = _first_frame_rotation(container, stream)
+        rotation = first_frame_rotation(container, stream) if rewind(container, stream) else 0
     times = [table.times[i] for i in picks]
     return Decoded(images=images, times=times, rotation=rotation), "decord"
-
-
-def _first_frame_rotation(container: Any, stream: Any) -> int:
-    with contextlib.suppress(Exception):
-        if rewind(container, stream):
-            for packet in demux_packets(container, stream):
-                for frame in packet.decode():
-                    return frame_rotation(frame)
-    return 0
