@@ -214,6 +214,14 @@ def post_video(
         return client.post("/analyze", files=files, data=data, params=params)
 
 
+def submit(client: httpx.Client, path: Path, **fields: Any) -> str:
+    """Queue a video without waiting for its result; the new job's id."""
+    response = post_video(client, path, wait="false", **fields)
+    assert response.status_code in (200, 202), response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
 def front_memory(client: httpx.Client) -> tuple[float, float]:
     """(C heap in use, resident set) of the front in bytes, from its own /metrics."""
     found = dict(line.partition(" ")[::2] for line in client.get("/metrics").text.splitlines())

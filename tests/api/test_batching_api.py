@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video, wait_final
+from tests.api.serverproc import ServerProcess, submit, wait_final
 
 pytestmark = pytest.mark.slow
 
@@ -18,9 +18,7 @@ def test_queued_videos_share_model_calls(
         tmp_path / "srv", tiny_model_dir, workers=1, batch_videos=3, test_hang_s=1.5
     )
     with srv.running(), srv.client() as client:
-        ids = [
-            post_video(client, tiny_video, frames=1, wait="false").json()["id"] for _ in range(5)
-        ]
+        ids = [submit(client, tiny_video, frames=1) for _ in range(5)]
         finals = [wait_final(client, job_id, timeout=120) for job_id in ids]
     assert [f["status"] for f in finals] == ["done"] * 5
     log = srv.log_file.read_text()

@@ -17,6 +17,7 @@ from tests.api.serverproc import (
     NotifyListener,
     ServerProcess,
     post_video,
+    submit,
     wait_final,
     wait_for,
 )
@@ -70,7 +71,7 @@ def test_kill_9_mid_job_retries_on_another_worker(
     slow_server: ServerProcess, tiny_video: Path
 ) -> None:
     with slow_server.client() as client:
-        job_id = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+        job_id = submit(client, tiny_video, frames=1)
         busy = wait_for(
             lambda: next(
                 (w for w in slow_server.health()[1]["workers"] if w["current_job"] == job_id), None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video, wait_final, wait_for
+from tests.api.serverproc import ServerProcess, post_video, submit, wait_final, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +60,8 @@ def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
         data_dir=small_disk / "data",
     )
     with srv.running(), srv.client() as client:
-        first = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
-        queued = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+        first = submit(client, tiny_video, frames=1)
+        queued = submit(client, tiny_video, frames=1)
         wait_for(lambda: srv.health()[1]["busy_workers"] == 1, 30, "the first job running")
         fillers = fill(small_disk)
 

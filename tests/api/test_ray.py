@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.api.raycluster import add_node
-from tests.api.serverproc import ServerProcess, post_video, wait_final, wait_for
+from tests.api.serverproc import ServerProcess, post_video, submit, wait_final, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +50,7 @@ def test_actors_spread_over_both_nodes_and_share_the_jobs(
     assert len({w["node"] for w in workers}) == 2, workers
     assert all(w["pid"] and w["state"] == "READY" for w in workers)
     with ray_server.client() as client:
-        ids = [
-            post_video(client, tiny_video, frames=1, wait="false").json()["id"] for _ in range(4)
-        ]
+        ids = [submit(client, tiny_video, frames=1) for _ in range(4)]
         finals = [wait_final(client, job_id, timeout=120) for job_id in ids]
     assert {f["status"] for f in finals} == {"done"}
     assert {f["worker_id"] for f in finals} == {0, 1}
@@ -62,7 +60,7 @@ def test_kill_9_of_an_actor_process_retries_the_job(
     ray_server: ServerProcess, tiny_video: Path
 ) -> None:
     with ray_server.client() as client:
-        job_id = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+        job_id = submit(client, tiny_video, frames=1)
         busy = wait_for(lambda: _on_worker(ray_server, job_id), 30, "the job on an actor")
         os.kill(busy["pid"], signal.SIGKILL)
         final = wait_final(client, job_id, timeout=120)
@@ -88,7 +86,7 @@ def test_sigterm_of_the_front_drains_the_running_job(
     )
     with srv.running():
         with srv.client() as client:
-            job_id = post_video(client, tiny_video, frames=1, wait="false").json()["id"]
+            job_id = submit(client, tiny_video, frames=1)
             wait_for(lambda: _on_worker(srv, job_id), 30, "the job on the actor")
         assert srv.stop(signal.SIGTERM) == 0
         srv.start()
@@ -134,9 +132,7 @@ def test_a_node_removed_mid_job_does_not_lose_the_job(
     """Runs last in this module: it takes a node away (and gives the cluster a new one)."""
     second = ray_cluster.list_all_nodes()[1]
     with ray_server.client() as client:
-        ids = [
-            post_video(client, tiny_video, frames=1, wait="false").json()["id"] for _ in range(2)
-        ]
+        ids = [submit(client, tiny_video, frames=1) for _ in range(2)]
         wait_for(lambda: all(_on_worker(ray_server, i) for i in ids), 30, "both jobs running")
         ray_cluster.remove_node(second)
         try:

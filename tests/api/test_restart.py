@@ -10,7 +10,14 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.api.serverproc import NotifyListener, ServerProcess, post_video, wait_final, wait_for
+from tests.api.serverproc import (
+    NotifyListener,
+    ServerProcess,
+    post_video,
+    submit,
+    wait_final,
+    wait_for,
+)
 
 
 def _statuses(srv: ServerProcess) -> dict[str, str]:
@@ -99,10 +106,7 @@ def test_sigkill_of_the_front_takes_workers_down_and_jobs_survive(
         health = srv.wait_ready()
         pids = [w["pid"] for w in health["workers"]]
         with srv.client() as client:
-            jobs = [
-                post_video(client, tiny_video, frames=1, wait="false").json()["id"]
-                for _ in range(3)
-            ]
+            jobs = [submit(client, tiny_video, frames=1) for _ in range(3)]
             wait_for(lambda: srv.health()[1]["jobs"]["running"] > 0, 20, "a running job")
         srv.stop(signal.SIGKILL, timeout=10)
         wait_for(lambda: all(_gone(p) for p in pids), 10, "workers to exit after the front died")
