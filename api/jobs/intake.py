@@ -76,14 +76,18 @@ class Intake:
                 _given(upload.fields.get("callback_url"), query.callback_url)
             )
             url = _given(upload.fields.get("url"), query.url)
+            choices = None
             if url is not None:
                 if upload.path is not None:
                     raise RequestRejected("file_and_url", "send either a file or a url, not both")
-                self._choices(upload.fields, query)  # refuse bad options before downloading
+                # Validated once, here: bad options are refused before downloading.
+                choices = self._choices(upload.fields, query)
                 fetched = await self.download.fetch(_capped(url, "url"))
                 upload = dataclasses.replace(fetched, fields=upload.fields)
             # anyio's pool: the one bounded set of helper threads the HTTP side already uses.
-            return await anyio.to_thread.run_sync(self._submission, upload, query, url, callback)
+            return await anyio.to_thread.run_sync(
+                self._submission, upload, query, url, callback, choices
+            )
         except BaseException:
             self.files.remove(upload.path)
             raise
@@ -144,14 +148,16 @@ class Intake:
         query: RequestOptions,
         source_url: str | None,
         callback: Callback | None,
+        choices: tuple[AnalysisOptions, bool] | None,
     ) -> Submission:
-        """Validate options and probe the file (blocking: runs in a thread)."""
+        """Validate options (unless ``choices`` already holds them) and probe the file
+        (blocking: runs in a thread)."""
         if upload.path is None:
             raise RequestRejected(
                 "missing_file",
                 "no file: send the video in the form field 'file', or a link to it in 'url'",
             )
-        options, wait = self._choices(upload.fields, query)
+        options, wait = choices if choices is not None else self._choices(upload.fields, query)
         info = probe_video(upload.path)
         if info.duration_s > self.settings.max_duration_s:
             raise VideoTooLongError(
