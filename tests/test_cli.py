@@ -101,7 +101,7 @@ def test_help_shows_examples_aspects_and_exit_codes() -> None:
         assert "examples:" in proc.stdout and "tiktok-analyzer analyze clip.mp4" in proc.stdout
         assert all(name in proc.stdout for name in DEFAULT_ASPECTS)
         assert "exit codes:" in proc.stdout
-        assert all(f"\n  {code} " in proc.stdout for code in (0, 1, 2, 130))
+        assert all(f"\n  {code} " in proc.stdout for code in (0, 1, 2, 130, 141))
 
 
 def test_help_does_not_import_the_model_stack() -> None:
