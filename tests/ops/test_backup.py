@@ -199,6 +199,10 @@ def test_keyframes_removed_during_the_backup_are_skipped(tmp_path: Path) -> None
     (made,) = (tmp_path / "b").iterdir()
     manifest = json.loads((made / "manifest.json").read_text())
     assert manifest["keyframes"]["files"] + manifest["keyframes"]["vanished"] <= 3 * len(jobs)
+    # What the manifest counts is what was copied, each file whole (no partial copy).
+    copied = list((made / "keyframes").rglob("*.jpg"))
+    assert manifest["keyframes"]["files"] == len(copied)
+    assert all(p.read_bytes() == JPEG for p in copied)
 
 
 def test_retention_keeps_the_newest(tmp_path: Path) -> None:
