@@ -43,11 +43,6 @@ logger = logging.getLogger(__name__)
 #: the detailed description may run this many times longer than an aspect answer
 DESCRIPTION_TOKEN_FACTOR = 4
 
-TEST_MODEL_WARNING = (
-    "random-weight test model: the description and the answers are meaningless text; "
-    "point TIKTOK_ANALYZER_MODEL / --model at a real video LLM for real descriptions"
-)
-
 
 @dataclass(frozen=True)
 class VideoInput:
@@ -91,7 +86,12 @@ class VideoLLMAnalyzer(Analyzer):
     def load(self) -> ModelInfo:
         self._loaded = load_video_llm(self.config)
         if self._loaded.test_model:
-            logger.warning("model %s is a %s", self.config.model, TEST_MODEL_WARNING)
+            logger.warning(
+                "model %s is a random-weight test model: the description and the answers are "
+                "meaningless text; point TIKTOK_ANALYZER_MODEL / --model at a real video LLM "
+                "for real descriptions",
+                self.config.model,
+            )
         return ModelInfo(
             name=self.config.model,
             analyzer=self.name,
@@ -149,8 +149,8 @@ class VideoLLMAnalyzer(Analyzer):
                 else ""
             )
             raise AnalysisError(f"the video LLM failed: {exc}{hint}") from exc
-        warnings = [TEST_MODEL_WARNING] if self.loaded.test_model else []
-        return video_description(texts, tuple(aspects), timestamps, duration_s, warnings)
+        # The pipeline adds the test-model warning for any test model, this one included.
+        return video_description(texts, tuple(aspects), timestamps, duration_s)
 
     def describe(
         self,

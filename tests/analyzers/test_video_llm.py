@@ -22,14 +22,18 @@ from analyzers.base import AnalyzerConfig  # noqa: E402
 from analyzers.blip2_generation import left_pad  # noqa: E402
 from analyzers.errors import ModelLoadError  # noqa: E402
 from analyzers.options import AnalysisOptions  # noqa: E402
-from analyzers.pipeline import analyze_video, describe_prepared, prepare  # noqa: E402
+from analyzers.pipeline import (  # noqa: E402
+    TEST_MODEL_WARNING,
+    analyze_video,
+    describe_prepared,
+    prepare,
+)
 from analyzers.registry import create_analyzer  # noqa: E402
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult  # noqa: E402
 from analyzers.tiny_model import TEST_MODEL_MARKER, make_tiny_model  # noqa: E402
 from analyzers.tiny_video_models import make_qwen2_5_vl  # noqa: E402
 from analyzers.video_llm.analyzer import (  # noqa: E402
     DESCRIPTION_TOKEN_FACTOR,
-    TEST_MODEL_WARNING,
     VideoInput,
     VideoLLMAnalyzer,
 )
