@@ -9,6 +9,7 @@ the job ended; then the callback is marked failed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import heapq
 import logging
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 
 from analyzers.errors import AnalyzerError
-from api.jobs.fetch import AddressGuard, parse_url, resolve_sync
+from api.jobs.fetch import AddressGuard, parse_url, resolve
 from api.jobs.record import Callback, Job
 from api.jobs.store import JobStore
 from api.settings import Settings
@@ -146,20 +147,39 @@ class CallbackSender:
         return state
 
     def _post(self, job: Job, url: str) -> str | None:
-        """POST the payload once (no redirects); the error, or None when it was accepted."""
+        """POST the payload once (no redirects); the error, or None when it was accepted.
+
+        The whole attempt (name lookup, connect, send, the answer's status) has one deadline:
+        httpx's timeout bounds each read, and a receiver trickling its answer would otherwise
+        hold the one sender thread for as long as it likes."""
+        limit = self.settings.callback_timeout_s
         try:
-            pinned = resolve_sync(parse_url(url, "callback_url"), self.guard)
+            return asyncio.run(asyncio.wait_for(self._attempt(job, url), limit))
+        except asyncio.TimeoutError:
+            return f"the receiver did not answer within {limit:g} s"
+
+    async def _attempt(self, job: Job, url: str) -> str | None:
+        try:
+            pinned = await resolve(parse_url(url, "callback_url"), self.guard)
         except AnalyzerError as exc:
             return exc.message
         body = payload(job, self.settings.base_url)
+        timeout = self.settings.callback_timeout_s
         try:
             # trust_env=False: a proxy would connect for us and defeat the address check.
-            with httpx.Client(timeout=self.settings.callback_timeout_s, trust_env=False) as client:
-                response = client.post(
-                    pinned.url, json=body, headers=pinned.headers, extensions=pinned.extensions
-                )
+            async with (
+                httpx.AsyncClient(timeout=timeout, trust_env=False) as client,
+                client.stream(
+                    "POST",
+                    pinned.url,
+                    json=body,
+                    headers=pinned.headers,
+                    extensions=pinned.extensions,
+                ) as response,
+            ):
+                status = response.status_code  # the body is never read
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return None
-        return f"the receiver answered HTTP {response.status_code}"
+        return f"the receiver answered HTTP {status}"

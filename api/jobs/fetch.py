@@ -137,20 +137,6 @@ def pin(url: httpx.URL, ip: str) -> Pinned:
     return Pinned(url.copy_with(host=ip), headers, extensions)
 
 
-def resolve_sync(url: httpx.URL, guard: AddressGuard) -> Pinned:
-    """Resolve and check ``url`` (blocking); the pinned request."""
-    literal = _literal(url.host)
-    if literal is not None:
-        return pin(url, guard.check(url.host, [literal]))
-    try:
-        infos = socket.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise RequestRejected(
-            "url_fetch_failed", f"cannot resolve {shorten(url.host)}: {exc}"
-        ) from None
-    return pin(url, guard.check(url.host, _addresses(infos)))
-
-
 async def resolve(url: httpx.URL, guard: AddressGuard) -> Pinned:
     """Resolve and check ``url`` without blocking the event loop; the pinned request."""
     literal = _literal(url.host)

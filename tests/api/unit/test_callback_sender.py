@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,28 @@ def test_a_job_queued_twice_is_sent_once(store: JobStore, site: LoopbackSite) ->
         sender.stop()
     assert len(site.posts("/hook")) == 1  # the receiver got one POST
     assert _callback(store, "j1").attempts == 1
+
+
+def _trickling(handler: BaseHTTPRequestHandler) -> None:
+    """Answers 200, one header line every 0.2 s for 4 s: no single read ever waits long."""
+    try:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for n in range(20):
+            handler.wfile.write(b"X-Slow-%d: y\r\n" % n)
+            handler.wfile.flush()
+            time.sleep(0.2)
+        handler.wfile.write(b"Content-Length: 0\r\n\r\n")
+        handler.wfile.flush()
+    except OSError:
+        pass  # the sender gave up and closed the connection
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_attempt_deadline(
+    store: JobStore, site: LoopbackSite
+) -> None:
+    site.routes["/hook"] = _trickling
+    _ended_job(store, "j1", site.url("/hook"))
+    sender = CallbackSender(_settings(callback_timeout_s=1.0, callback_retry_s=0), store, OPEN)
+    state = sender.deliver("j1")
+    assert state is not None and state.status == "failed" and state.attempts == 1
+    assert state.last_error == "the receiver did not answer within 1 s"
