@@ -62,7 +62,7 @@ def spool_folder(root: Path | None = None) -> Path:
     ray.kill gives an actor no time to clean up, so each new actor removes the folders of
     actors whose process is gone: what is left behind is bounded by the live actors.
     """
-    root = root or Path(tempfile.gettempdir()) / f"tiktok-analyzer-ray-{os.getuid()}"
+    root = root or Path(tempfile.gettempdir()) / f"tiktok-analyzer-ray-spool-{os.getuid()}"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     for folder in root.iterdir():
         if folder.name.isdigit() and not _process_alive(int(folder.name)):
