@@ -33,6 +33,11 @@ class Page:
         self.driver.set_window_size(*WIDE)
         self.driver.get(self.srv.url + path)
 
+    def open_app(self) -> None:
+        """The page, once its script has started (no API key asked)."""
+        self.open()
+        self.wait(lambda: self.visible("#app"), "the page to start")
+
     def wait(
         self,
         predicate: Callable[[], Any],
@@ -141,8 +146,7 @@ def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
     browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
 ) -> None:
     page = Page(browser, open_server, artifacts)
-    page.open()
-    page.wait(lambda: page.visible("#app"), "the page to start")
+    page.open_app()
     page.wait(lambda: "test model" in page.find("#server-info").text, "the model shown")
     assert "Up to 1.0 MB" in page.find("#limits").text
     assert page.find("#frames").get_attribute("max") == "4"
@@ -191,8 +195,7 @@ def test_dropped_files_are_listed_and_one_past_the_limit_is_refused_before_uploa
     browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
 ) -> None:
     page = Page(browser, open_server, artifacts)
-    page.open()
-    page.wait(lambda: page.visible("#app"), "the page to start")
+    page.open_app()
     video = base64.b64encode(web_videos["dance"].read_bytes()).decode()
     # A real drop event carrying real File objects (a 2 MB one is past the 1 MB limit).
     page.js(
@@ -220,8 +223,7 @@ def test_a_text_file_named_mp4_shows_the_servers_message(
     browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
 ) -> None:
     page = Page(browser, open_server, artifacts)
-    page.open()
-    page.wait(lambda: page.visible("#app"), "the page to start")
+    page.open_app()
     page.choose_files(web_videos["fake"])
     page.find("#analyze").click()
     note = page.wait(lambda: page.all("#files .error"), "the error shown")[0]
