@@ -10,6 +10,7 @@ int8 and generate paths in well under a second.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,14 @@ def tokenizer_corpus() -> list[str]:
     return [line for line in lines if line] * 3
 
 
-def _make_tokenizer() -> Any:
-    """Byte-level BPE trained here, wrapped as a transformers fast tokenizer (adds BOS like OPT)."""
+def train_tokenizer(
+    corpus: list[str], specials: Sequence[str], *, vocab_size: int, add_bos: str = "", **roles: str
+) -> Any:
+    """Byte-level BPE trained on ``corpus``, wrapped as a left-padding transformers fast tokenizer.
+
+    ``specials`` get the first ids, in order; ``add_bos`` (one of them) goes before every
+    text, as OPT's and Llama's tokenizers put BOS; ``roles`` are bos_token=..., eos_token=...
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -87,26 +94,25 @@ def _make_tokenizer() -> Any:
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB_SIZE,
-        special_tokens=list(SPECIAL_TOKENS),
+        vocab_size=vocab_size,
+        special_tokens=list(specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(tokenizer_corpus(), trainer)
-    bos_id = backend.token_to_id(BOS)
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
-    )
-    # No image_token attribute: Blip2Processor (transformers 5.23) then registers "<image>"
-    # itself as an AddedToken; it already exists here, so its id stays SPECIAL_TOKENS' index.
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        unk_token=UNK,
-        padding_side="left",
-    )
+    backend.train_from_iterator(corpus, trainer)
+    if add_bos:
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"{add_bos} $A",
+            pair=f"{add_bos} $A {add_bos} $B",
+            special_tokens=[(add_bos, backend.token_to_id(add_bos))],
+        )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, padding_side="left", **roles)
+
+
+def write_test_marker(out_dir: Path, note: str, **fields: Any) -> None:
+    """The marker file that makes is_test_model() true: what built the model, and with what."""
+    marker = {"test_model": True, "note": note, **fields}
+    (out_dir / TEST_MODEL_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
 
 
 def _sizes(large_vision: bool) -> dict[str, Any]:
@@ -162,7 +168,18 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = _make_tokenizer()
+    # No image_token attribute: Blip2Processor (transformers 5.23) then registers "<image>"
+    # itself as an AddedToken; it already exists here, so its id stays SPECIAL_TOKENS' index.
+    tokenizer = train_tokenizer(
+        tokenizer_corpus(),
+        SPECIAL_TOKENS,
+        vocab_size=_VOCAB_SIZE,
+        add_bos=BOS,  # as OPT's tokenizer does
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+    )
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE)
     sizes = _sizes(large_vision)
     side = sizes["vision"]["image_size"]
@@ -180,16 +197,15 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
     hf_logging.disable_progress_bar()  # a shard-writing bar for a 1 MB model is noise
     processor.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
-    marker = {
-        "test_model": True,
-        "note": "random weights built by analyzers.tiny_model; generated text is meaningless",
-        "seed": seed,
-        "large_vision": large_vision,
-        "sizes": sizes,
-        "num_query_tokens": _NUM_QUERY_TOKENS,
-        "vocab_size": len(tokenizer),
-    }
-    (out_dir / TEST_MODEL_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    write_test_marker(
+        out_dir,
+        "random weights built by analyzers.tiny_model; generated text is meaningless",
+        seed=seed,
+        large_vision=large_vision,
+        sizes=sizes,
+        num_query_tokens=_NUM_QUERY_TOKENS,
+        vocab_size=len(tokenizer),
+    )
     return out_dir
 
 

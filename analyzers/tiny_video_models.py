@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analyzers.tiny_model import TEST_MODEL_MARKER
+from analyzers.tiny_model import train_tokenizer, write_test_marker
 
 _VOCAB_SIZE = 800
 _MAX_POSITIONS = 4096
@@ -79,39 +79,14 @@ def _corpus() -> list[str]:
 
 
 def _make_tokenizer(specials: tuple[str, ...], *, add_bos: str = "", **roles: str) -> Any:
-    """Byte-level BPE trained here, wrapped as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE(unk_token=None))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB_SIZE,
-        special_tokens=list(specials),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(_corpus(), trainer)
-    if add_bos:
-        # Llama/Vicuna tokenizers (LLaVA, AuroraCap) put BOS before every prompt.
-        backend.post_processor = processors.TemplateProcessing(
-            single=f"{add_bos} $A",
-            pair=f"{add_bos} $A {add_bos} $B",
-            special_tokens=[(add_bos, backend.token_to_id(add_bos))],
-        )
-    return PreTrainedTokenizerFast(tokenizer_object=backend, padding_side="left", **roles)
+    """A tokenizer trained on the prompts, the chat roles and the test sentences."""
+    # add_bos: Llama/Vicuna tokenizers (LLaVA, AuroraCap) put BOS before every prompt.
+    return train_tokenizer(_corpus(), specials, vocab_size=_VOCAB_SIZE, add_bos=add_bos, **roles)
 
 
 def _write_marker(out_dir: Path, kind: str, seed: int, sizes: dict[str, Any]) -> None:
-    marker = {
-        "test_model": True,
-        "kind": kind,
-        "note": "random weights (analyzers.tiny_video_models); generated text is meaningless",
-        "seed": seed,
-        "sizes": sizes,
-    }
-    (out_dir / TEST_MODEL_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    note = "random weights (analyzers.tiny_video_models); generated text is meaningless"
+    write_test_marker(out_dir, note, kind=kind, seed=seed, sizes=sizes)
 
 
 def _save_parts(out_dir: Path, tokenizer: Any, image_processor: Any, processor_class: str) -> None:

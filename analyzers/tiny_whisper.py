@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analyzers.tiny_model import TEST_MODEL_MARKER
+from analyzers.tiny_model import write_test_marker
 
 _VOCAB_SIZE = 400
 #: timestamp tokens <|0.00|> ... <|30.00|>, one per 20 ms, as every Whisper checkpoint has
@@ -147,12 +147,11 @@ def make_tiny_whisper(out_dir: Path, *, seed: int = 0) -> Path:
     hf_logging.disable_progress_bar()
     processor.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
-    marker = {
-        "test_model": True,
-        "kind": "whisper",
-        "note": "random weights built by analyzers.tiny_whisper; transcripts are meaningless",
-        "seed": seed,
-        "vocab_size": len(tokenizer),
-    }
-    (out_dir / TEST_MODEL_MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    write_test_marker(
+        out_dir,
+        "random weights built by analyzers.tiny_whisper; transcripts are meaningless",
+        kind="whisper",
+        seed=seed,
+        vocab_size=len(tokenizer),
+    )
     return out_dir
