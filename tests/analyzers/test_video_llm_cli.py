@@ -33,16 +33,13 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _result(stdout: str) -> AnalysisResult:
-    """The one result printed by --json (a JSON document or one JSON line per file)."""
-    text = stdout.strip()
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError:
-        data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    if isinstance(data, list):
-        (data,) = data
-    return AnalysisResult.model_validate(data.get("result", data))
+def _result(stdout: str, video: Path) -> AnalysisResult:
+    """The one line --json prints for one video: exactly {"file": ..., "result": ...}."""
+    (line,) = stdout.splitlines()
+    data: Any = json.loads(line)
+    assert isinstance(data, dict) and set(data) == {"file", "result"}, line[:200]
+    assert data["file"] == str(video)
+    return AnalysisResult.model_validate(data["result"])
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +59,7 @@ def test_analyze_with_the_video_llm_setting(
         TIKTOK_ANALYZER_TOKEN_MERGE_RATIO="0.5",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    result = _result(proc.stdout)
+    result = _result(proc.stdout, short_video)
     assert result.model.analyzer == "video-llm"
     assert result.model.experimental and result.model.test_model
     assert list(result.aspects) == ["scene", "mood"]
