@@ -21,6 +21,11 @@ CODE_BITS = 12
 BAND_FRACTION = 0.15
 
 
+def _code_band(width: int, height: int) -> tuple[int, int]:
+    """(rows, cell width) of the frame-number band in a stored picture of this size."""
+    return max(8, int(height * BAND_FRACTION)) // 2 * 2, width // CODE_BITS
+
+
 class _FramePainter:
     """Paints frame ``index`` straight into a yuv420p buffer: no RGB conversion per frame."""
 
@@ -28,8 +33,7 @@ class _FramePainter:
         if width % 2 or height % 2:
             raise ValueError(f"yuv420p needs an even size, got {width}x{height}")
         self.width, self.height, self.total = width, height, total
-        self.band = max(8, int(height * BAND_FRACTION)) // 2 * 2
-        self.cell = width // CODE_BITS
+        self.band, self.cell = _code_band(width, height)
         ramp = np.linspace(16, 235, width, dtype=np.float32).astype(np.uint8)
         self.luma_ramp = np.broadcast_to(ramp, (height, width))
         chroma_ramp = np.linspace(40, 216, height // 2, dtype=np.float32).astype(np.uint8)
@@ -58,8 +62,7 @@ def read_frame_number(image: np.ndarray, rotation: int = 0) -> int:
     # The band is at the top of the stored picture: undo the display turn first.
     stored = np.rot90(image, k=(rotation // 90) % 4)
     height, width = stored.shape[:2]
-    band = max(8, int(height * BAND_FRACTION)) // 2 * 2
-    cell = width // CODE_BITS
+    band, cell = _code_band(width, height)
     luma = stored[: band * 3 // 4, :, :].astype(np.float32).mean(axis=2)
     number = 0
     for bit in range(CODE_BITS):
@@ -172,6 +175,28 @@ def make_image_file(path: Path, width: int = 64, height: int = 48) -> Path:
     pixels = np.stack([np.broadcast_to(ramp, (height, width))] * 3, axis=2)
     Image.fromarray(np.ascontiguousarray(pixels)).save(path, format="PNG")
     return path
+
+
+def make_animation(path: Path, frames: int) -> Path:
+    """A GIF or WebP of ``frames`` 120x96 pictures, 100 ms each, frame number in the band."""
+    from PIL import Image
+
+    painted = [Image.fromarray(_numbered_picture(i, 120, 96)) for i in range(frames)]
+    painted[0].save(
+        path, save_all=frames > 1, append_images=painted[1:], duration=100, loop=0, lossless=True
+    )
+    return Path(path)
+
+
+def _numbered_picture(number: int, width: int, height: int) -> np.ndarray:
+    # The band make_video paints (read_frame_number reads it), on a flat grey picture.
+    band, cell = _code_band(width, height)
+    picture = np.full((height, width, 3), 90, dtype=np.uint8)
+    picture[:band] = 16
+    for bit in range(CODE_BITS):
+        if (number >> bit) & 1:
+            picture[:band, bit * cell : (bit + 1) * cell] = 235
+    return picture
 
 
 def make_text_file(path: Path) -> Path:

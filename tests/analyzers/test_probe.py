@@ -15,6 +15,7 @@ from analyzers.errors import (
 )
 from analyzers.probe import probe_video
 from tests.media import (
+    make_animation,
     make_audio_only,
     make_empty_file,
     make_image_file,
@@ -198,8 +199,6 @@ def test_corpus_matroska_frame_count_estimate(shared_videos: Path) -> None:
 
 @pytest.mark.parametrize(("name", "frames"), [("one.gif", 1), ("one.webp", 1), ("anim.webp", 3)])
 def test_still_pictures_refused_at_probe(media: Path, name: str, frames: int) -> None:
-    from tests.analyzers.test_sampling import make_animation
-
     path = make_animation(media / name, frames)
     with pytest.raises(NotAVideoError) as caught:
         probe_video(path)
@@ -216,8 +215,6 @@ def test_one_frame_video_refused_at_probe(media: Path) -> None:
 
 
 def test_animated_gif_probes_as_a_video(media: Path) -> None:
-    from tests.analyzers.test_sampling import make_animation
-
     info = probe_video(make_animation(media / "anim.gif", 12))
     assert (info.codec, info.frame_count, info.width, info.height) == ("gif", 12, 120, 96)
     assert info.duration_s == pytest.approx(1.2)

@@ -38,6 +38,7 @@ from analyzers.sampling import (
     target_times,
 )
 from tests.media import (
+    make_animation,
     make_audio_only,
     make_damaged_video,
     make_empty_file,
@@ -452,28 +453,6 @@ def test_explicit_times_guard(small_portrait: Path) -> None:
 
 
 # --- still pictures and animations ------------------------------------------------------------
-
-
-def make_animation(path: Path, frames: int) -> Path:
-    """A GIF or WebP of ``frames`` pictures, 100 ms each, with the frame number painted in."""
-    from PIL import Image
-
-    painted = [Image.fromarray(_numbered_picture(i)) for i in range(frames)]
-    painted[0].save(
-        path, save_all=frames > 1, append_images=painted[1:], duration=100, loop=0, lossless=True
-    )
-    return path
-
-
-def _numbered_picture(number: int) -> np.ndarray:
-    # Same band as tests.media paints: bit k of the number in cell k of the top rows.
-    height, width, band, cell = 96, 120, 14, 10
-    picture = np.full((height, width, 3), 90, dtype=np.uint8)
-    picture[:band] = 16
-    for bit in range(12):
-        if (number >> bit) & 1:
-            picture[:band, bit * cell : (bit + 1) * cell] = 235
-    return picture
 
 
 @pytest.mark.parametrize("name", ["one.gif", "one.webp", "anim.webp"])
