@@ -133,9 +133,12 @@ def _encoder_options(codec: str, preset: str) -> dict[str, str]:
     return {}
 
 
-def _add_audio(out: av.container.OutputContainer) -> av.audio.stream.AudioStream:
+def _add_audio(
+    out: av.container.OutputContainer, aac_rate: int = 48000
+) -> av.audio.stream.AudioStream:
+    """A mono audio stream: Opus in WebM/Matroska (always 48 kHz), else AAC at ``aac_rate``."""
     codec = "libopus" if out.format.name in {"webm", "matroska"} else "aac"
-    stream = out.add_stream(codec, rate=48000)
+    stream = out.add_stream(codec, rate=48000 if codec == "libopus" else aac_rate)
     stream.layout = "mono"
     return stream
 

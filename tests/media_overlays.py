@@ -22,7 +22,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.media import _encoder_options
+from tests.media import _add_audio, _encoder_options
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 #: fonts the overlays cycle through (Debian fonts-dejavu-core); Pillow's own font stands in
@@ -185,7 +185,7 @@ def make_story_video(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.gop_size = 2 * fps
         stream.options = _encoder_options(codec, "ultrafast")
-        audio = _audio_stream(out) if track is not None else None
+        audio = _add_audio(out, AUDIO_RATE) if track is not None else None
         for index in range(total):
             shot = sum(1 for c in cut_frames if c <= index)
             # The background pans back and forth: smooth motion, no jump a detector sees as a cut.
@@ -203,14 +203,6 @@ def make_story_video(
         if audio is not None and track is not None:
             _write_samples(out, audio, track)
     return path, spans
-
-
-def _audio_stream(out: av.container.OutputContainer) -> av.audio.stream.AudioStream:
-    codec = "libopus" if out.format.name in {"webm", "matroska"} else "aac"
-    rate = 48000 if codec == "libopus" else AUDIO_RATE
-    stream = out.add_stream(codec, rate=rate)
-    stream.layout = "mono"
-    return stream
 
 
 def _write_samples(
