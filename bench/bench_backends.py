@@ -19,7 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_serving import BATCH, batch, poster, print_table, timed_ok  # noqa: E402
+from bench.bench_serving import (  # noqa: E402
+    BATCH,
+    SAME_WORK,
+    batch,
+    poster,
+    print_table,
+    timed_ok,
+)
 from tests.api.serverproc import ServerProcess  # noqa: E402
 from tests.media import make_video  # noqa: E402
 
@@ -33,7 +40,8 @@ def run(tmp: Path) -> None:
 
     model_dir = make_test_model(tmp / "tiny-blip2")
     clip = make_video(tmp / "portrait_4s.mp4", width=360, height=640, duration_s=4)
-    common = {"workers": WORKERS, "frames": 8, "queue_size": 64}
+    # Only the model and the serving differ: OCR, shots and Whisper (which fails offline) off.
+    common = {"workers": WORKERS, "frames": 8, "queue_size": 64, **SAME_WORK}
     servers = {
         "local": ServerProcess(tmp / "local", model_dir, backend="local", **common),
         "ray": ServerProcess(tmp / "ray", model_dir, backend="ray", ray_address="local", **common),
