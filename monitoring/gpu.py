@@ -115,6 +115,32 @@ def _read_one(nv: Any, index: int) -> GpuInfo:
     )
 
 
+@dataclass
+class GpuUsage:
+    """What /metrics exports of one GPU; None when the device does not report it."""
+
+    index: int
+    memory_used_bytes: int | None
+    utilization_percent: float | None
+
+
+def read_usage() -> list[GpuUsage]:
+    """Memory in use and utilisation per GPU only: no names, temperatures or process lists."""
+    with nvml() as nv:
+        return [_usage_of(nv, i) for i in range(nv.nvmlDeviceGetCount())]
+
+
+def _usage_of(nv: Any, index: int) -> GpuUsage:
+    handle = nv.nvmlDeviceGetHandleByIndex(index)
+    memory = _optional(lambda: nv.nvmlDeviceGetMemoryInfo(handle))
+    util = _optional(lambda: nv.nvmlDeviceGetUtilizationRates(handle))
+    return GpuUsage(
+        index=index,
+        memory_used_bytes=int(memory.used) if memory is not None else None,
+        utilization_percent=float(util.gpu) if util is not None else None,
+    )
+
+
 def read_gpus() -> list[GpuInfo]:
     """Every GPU with its processes; raises NoGpuError (message starts 'no NVIDIA GPU')."""
     with nvml() as nv:

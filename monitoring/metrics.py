@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from monitoring.gpu import NoGpuError, read_gpus
+from monitoring.gpu import NoGpuError, read_usage
 from monitoring.heap import malloc_in_use_bytes
 
 # `*_created` series double every counter for no use to a dashboard.
@@ -36,10 +36,17 @@ QUEUE_WAIT_BUCKETS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 class GpuCollector(Collector):
     """GPU memory and utilisation read from NVML at scrape time; nothing without a GPU."""
 
+    def __init__(self) -> None:
+        # A machine without a GPU, driver or pynvml stays so: not asked again at every scrape.
+        self._no_gpu = False
+
     def collect(self) -> Iterator[Metric]:
+        if self._no_gpu:
+            return
         try:
-            gpus = read_gpus()
+            gpus = read_usage()
         except NoGpuError:
+            self._no_gpu = True
             return
         memory = GaugeMetricFamily(
             f"{PREFIX}_gpu_memory_used_bytes", "GPU memory in use, per GPU.", labels=["gpu"]
