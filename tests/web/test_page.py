@@ -295,3 +295,28 @@ def test_the_key_prompt_then_cancel_a_queued_job(
     assert images and all(page.js("return arguments[0].naturalWidth", i) > 0 for i in images)
     page.screenshot("jobs-done-phone", PHONE)
     page.assert_clean_console("status of 401")
+
+
+#: Chromium's network conditions (DevTools protocol): offline, and back
+OFFLINE = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+ONLINE = {**OFFLINE, "offline": False}
+
+
+def test_an_upload_lost_to_the_network_is_marked_and_the_status_line_clears(
+    browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    page.open_app()
+    page.choose_files(web_videos["city"])
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
+    try:
+        page.find("#analyze").click()
+        note = page.wait(lambda: page.all("#files .error"), "the network error shown")[0]
+        assert "network error" in note.text and note.get_attribute("role") == "alert"
+        assert page.all("#files progress.failed")
+        page.wait(lambda: page.find("#submit-status").text == "", "'Uploading 1 video…' to go")
+    finally:
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
+        browser.execute_cdp_cmd("Network.disable", {})
+    page.assert_clean_console("ERR_INTERNET_DISCONNECTED", "/board")
