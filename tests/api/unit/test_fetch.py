@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tests.api.unit.loopback import (
     redirect_route,
     slow_route,
 )
+from tests.disks import small_tmpfs
 
 LOOPBACK_ONLY = AddressGuard(exempt=frozenset({ipaddress.ip_address("127.0.0.1")}))
 VIDEO = b"\0\0\0\x18ftypmp42" + b"v" * 4000
@@ -172,16 +171,8 @@ def test_an_error_status_is_reported(site: LoopbackSite, tmp_path: Path) -> None
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs (root only; skipped elsewhere)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with small_tmpfs(tmp_path / "disk", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_while_saving_is_a_storage_error(site: LoopbackSite, small_disk: Path) -> None:
