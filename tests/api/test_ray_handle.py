@@ -167,7 +167,8 @@ def test_an_upload_that_cannot_be_read_fails_its_job_and_the_queue_moves_on(
         following = pool.job(upload)
         wait_for(lambda: pool.status(missing) == "failed", 60, "the unreadable job failed")
         stored = pool.store.get(missing.id)
-        assert stored is not None and "the upload could not be read" in (stored.error_message or "")
+        assert stored is not None and stored.error_code == "upload_missing"
+        assert "the uploaded file was lost" in (stored.error_message or "")
         actor = pool.launcher.actors[0]
         got = wait_for(lambda: ray.get(actor.received.remote()), 60, "the next video")
         assert got == {following.id: b"next video"}

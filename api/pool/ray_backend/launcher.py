@@ -21,7 +21,6 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from analyzers.errors import AnalyzerError
 from api.pool.devices import cpu_threads_per_worker
 from api.pool.handle import WorkerGone, WorkerHandle, WorkerLauncher
 from api.pool.protocol import JobFailed, JobNotSent, RunJob, ToFront, ToWorker
@@ -119,8 +118,9 @@ class RayHandle(WorkerHandle):
         try:
             data = job.upload.read_bytes()
         except OSError as exc:  # the upload is gone: no worker can ever run this job
-            error = AnalyzerError(f"the upload could not be read: {exc.strerror or exc}")
-            return JobFailed(job.id, error.code, error.message)
+            # the same code and words the front uses for an upload lost before its job ran
+            reason = exc.strerror or str(exc)
+            return JobFailed(job.id, "upload_missing", f"the uploaded file was lost: {reason}")
         try:
             self.actor.run_job.remote(job, ray.put(data))
         except (RayError, OSError) as exc:
