@@ -48,6 +48,8 @@ lint: install system-tools
 	$(VENV)/bin/ruff check api analyzers monitoring scripts tests bench
 	$(VENV)/bin/ruff format --check api analyzers monitoring scripts tests bench
 	shellcheck -x scripts/*.sh
+	# Every import in the product is declared, and not only in a dev or bench extra.
+	$(VENV)/bin/deptry api analyzers monitoring scripts
 
 typecheck: install
 	$(VENV)/bin/mypy

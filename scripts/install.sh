@@ -9,7 +9,7 @@ UNIT=tiktok-analyzer
 usage() {
     cat <<EOF
 usage: $(basename "$0") [--prefix DIR] [--user NAME] [--group NAME] [--root DIR]
-                  [--venv DIR] [--skip-venv] [--python PY] [--dry-run]
+                  [--venv DIR] [--skip-venv] [--python PY] [--torch SPEC] [--dry-run]
 
 Installs (or updates) tiktok-analyzer. Run it as root. Every step is idempotent: a second
 run reports "unchanged" and changes nothing; an existing env file is never overwritten.
@@ -23,8 +23,16 @@ run reports "unchanged" and changes nothing; an existing env file is never overw
   --venv DIR     use this existing virtualenv instead of building <prefix>/.venv
   --skip-venv    do not build or update the virtualenv
   --python PY    interpreter the virtualenv is built from [python3]
+  --torch SPEC   the torch requirement pip installs first [\$TORCH_SPEC, or torch]: plain
+                 "torch" takes PyPI's CUDA build for a GPU server; "torch==2.13.0" with a
+                 CPU wheel in pip's find-links gives a CPU-only box
   --dry-run      print what would change, change nothing
   -h, --help
+
+The virtualenv gets the project's declared dependencies and nothing else (no dev or test
+extras), from pip's usual configuration: PIP_INDEX_URL, PIP_FIND_LINKS and PIP_NO_INDEX
+point it at a mirror or a wheel folder. It is rebuilt when pyproject.toml changes, so an
+upgrade picks up new dependencies.
 
 Installs: <prefix>/ (api analyzers monitoring scripts deploy docs pyproject.toml README.md),
 /etc/systemd/system/$UNIT.service, /etc/cron.d/$UNIT, /etc/tiktok-analyzer/env and
@@ -33,7 +41,7 @@ EOF
 }
 
 prefix=/opt/tiktok-analyzer user=tiktok-analyzer group="" root="" venv="" skip_venv=""
-python=python3 dry_run="" changes=0
+python=python3 torch_spec=${TORCH_SPEC:-torch} dry_run="" changes=0
 
 say() { printf '%s\n' "$*"; }
 act() {
@@ -133,11 +141,13 @@ ensure_venv() {
     fi
     # Reinstall only when the dependencies change; the code itself is installed editable.
     stamp=$dir/.tiktok-analyzer-installed
-    want="$(sha256sum "$prefix/pyproject.toml" | cut -d' ' -f1) $prefix"
+    want="$(sha256sum "$prefix/pyproject.toml" | cut -d' ' -f1) $prefix $torch_spec"
     if [[ -r $stamp && $(<"$stamp") == "$want" ]]; then
         say "unchanged: virtualenv $dir"
     elif act "pip install -e $prefix into $dir"; then
         "$dir/bin/python" -m pip install --quiet --upgrade pip
+        # torch first, as asked: left to the project's range, pip would pick the CUDA build
+        "$dir/bin/python" -m pip install --quiet "$torch_spec"
         "$dir/bin/python" -m pip install --quiet -e "$prefix"
         printf '%s\n' "$want" >"$stamp"
     fi
@@ -170,6 +180,7 @@ parse_args() {
             --venv) venv=${2:?} && shift ;;
             --skip-venv) skip_venv=1 ;;
             --python) python=${2:?} && shift ;;
+            --torch) torch_spec=${2:?} && shift ;;
             --dry-run) dry_run=1 ;;
             -h | --help)
                 usage

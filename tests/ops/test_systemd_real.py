@@ -1,10 +1,14 @@
 """The installed unit under a real systemd: one booted Debian container for every check.
 
-install.sh + `systemctl enable --now` with the tiny model, a restart that keeps queued jobs,
-kill -9 of the main process, the watchdog on a stopped main process, a clean stop,
-restart_services.sh status facing a server the unit did not start, and a configuration
-error (weights the service user cannot read) that fails the start at once, says why, and
-is not restarted in a loop, by systemd or by health_check.sh.
+The production install as an operator runs it: install.sh builds the service's own
+virtualenv with pip from the declared dependencies alone (a wheel folder of exactly those,
+no dev extras, no borrowed site-packages), first for an older release that lacked a
+dependency, then over it for this one (the upgrade must pick the new dependency up).
+Then `systemctl enable --now` with the tiny model, an analysis, a restart that keeps
+queued jobs, kill -9 of the main process, the watchdog on a stopped main process, a clean
+stop, restart_services.sh status facing a server the unit did not start, and a
+configuration error (weights the service user cannot read) that fails the start at once,
+says why, and is not restarted in a loop, by systemd or by health_check.sh.
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ from pathlib import Path
 import pytest
 
 from tests.ops.conftest import REPO, need_tool, wait_for
-from tests.ops.nspawn import CannotBoot, Container, booted, cached_rootfs
+from tests.ops.nspawn import CACHE, CannotBoot, Container, booted, cached_rootfs
+from tests.ops.wheelhouse import wheelhouse
 
 pytestmark = pytest.mark.system
 
 UNIT = "tiktok-analyzer"
-VENV = "/opt/venv"
 PREFIX = "/opt/tiktok-analyzer"
+VENV = f"{PREFIX}/.venv"
 URL = "http://127.0.0.1:8003"
+#: the CPU build on this disk; a GPU server leaves install.sh's default (plain "torch")
+TORCH_SPEC = "torch==2.13.0"
+#: the dependency the older release left out (it was only in the dev extra: issue 16)
+DROPPED = "httpx"
 #: exit status for an error a restart cannot fix (EX_CONFIG); the unit must not loop on it
 EX_CONFIG = 78
 #: health_check.sh's exit code for a configuration error
@@ -42,21 +51,16 @@ BASE_ENV = {
     "TIKTOK_ANALYZER_TRANSCRIBE": "false",
     "TIKTOK_ANALYZER_DRAIN_TIMEOUT_S": "5",
 }
-#: what pip would generate; the guard matters, since spawned workers re-import __main__
-CONSOLE_SCRIPT = f"""#!{VENV}/bin/python
-import sys
-from api.cli import main
-if __name__ == "__main__":
-    sys.exit(main())
-"""
+#: pip inside sees the wheel folder and nothing else (the container has no network anyway)
+PIP_ENV = ("env", "PIP_NO_INDEX=1", "PIP_FIND_LINKS=/srv/wheels", "PIP_NO_CACHE_DIR=1")
 
 
 def skip_unless_possible() -> None:
     if os.geteuid() != 0:
         pytest.skip("systemd-nspawn and the overlay mount need root")
-    # bookworm's python3 is 3.11 and the checkout's packages are bound in: they must match.
+    # bookworm's python3 is 3.11: the wheels are downloaded here for this interpreter.
     if sys.version_info[:2] != (3, 11):
-        pytest.skip("the checkout's .venv must be Python 3.11 to run inside Debian bookworm")
+        pytest.skip("the wheels for Debian bookworm's Python 3.11 are fetched by a Python 3.11")
     for tool in ("debootstrap", "systemd-nspawn", "nsenter", "mount"):
         need_tool(tool)
 
@@ -65,19 +69,41 @@ def env_file(**changes: str) -> str:
     return "".join(f"{k}={v}\n" for k, v in {**BASE_ENV, **changes}.items())
 
 
-def prepare_inside(box: Container, site_packages: Path) -> str:
-    """A bookworm venv that sees the checkout's installed packages, then install.sh --venv."""
-    box.run("python3", "-m", "venv", "--without-pip", VENV, check=True)
-    # The installed copy of the code first, then the packages the checkout's .venv holds.
-    box.write(
-        f"{VENV}/lib/python3.11/site-packages/tiktok_analyzer_test.pth",
-        f"{PREFIX}\n/srv/host-site-packages\n",
-    )
-    box.write(f"{VENV}/bin/tiktok-analyzer", CONSOLE_SCRIPT, 0o755)
-    assert site_packages.is_dir()
-    out = box.run("/srv/src/scripts/install.sh", "--venv", VENV, check=True).stdout
+def older_release(dest: Path) -> Path:
+    """This checkout as the release before it: the same code, one dependency undeclared."""
+    for part in ("api", "analyzers", "monitoring", "scripts", "deploy", "docs"):
+        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    pyproject = dest / "pyproject.toml"
+    lines = pyproject.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.strip().startswith(f'"{DROPPED}')]
+    assert len(kept) == len(lines) - 1, f"pyproject.toml declares {DROPPED} once"
+    pyproject.write_text("".join(kept))
+    return dest
+
+
+def install(box: Container, source: str) -> str:
+    """install.sh from `source` inside, as root, building its own virtualenv."""
+    cmd = (*PIP_ENV, f"{source}/scripts/install.sh", "--torch", TORCH_SPEC)
+    return box.run(*cmd, timeout=900, check=True).stdout
+
+
+def venv_imports(box: Container, module: str) -> bool:
+    return box.run(f"{VENV}/bin/python", "-c", f"import {module}").returncode == 0
+
+
+def prepare_inside(box: Container) -> str:
+    """An older release installed, then this one over it; returns what both runs printed."""
+    first = install(box, "/srv/old-src")
+    assert not venv_imports(box, DROPPED), f"the older release's venv has {DROPPED}"
+    out = install(box, "/srv/src")
+    assert f"pip install -e {PREFIX} into {VENV}" in out, out
+    assert venv_imports(box, DROPPED), f"the upgrade did not install {DROPPED}"
+    # No dev extra came along: the service runs on what the project declares.
+    assert not venv_imports(box, "pytest"), "a dev dependency reached the service's venv"
     box.write("/etc/tiktok-analyzer/env", env_file(), 0o640)
-    return out
+    return first + out
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +117,11 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
         rootfs = cached_rootfs(work / "debootstrap.log")
     except CannotBoot as exc:
         pytest.skip(f"cannot build the container: {exc}")
+    wheels = wheelhouse(CACHE, REPO / "pyproject.toml", TORCH_SPEC, work / "pip-download.log")
     model = make_test_model(work / "model")
     clip = make_video(work / "clip.mp4", width=160, height=288, duration_s=2, fps=10)
-    site_packages = REPO / ".venv" / "lib" / "python3.11" / "site-packages"
-    binds = {REPO: "/srv/src", site_packages: "/srv/host-site-packages"}
+    old = older_release(work / "old-src")
+    binds = {REPO: "/srv/src", old: "/srv/old-src", wheels: "/srv/wheels"}
     try:
         with booted(work, rootfs, binds) as container:
             srv = container.root / "srv"
@@ -107,7 +134,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
             os.chown(srv / "model-denied" / "model.safetensors", 0, 0)
             (srv / "model-denied" / "model.safetensors").chmod(0o600)
             shutil.copy(clip, srv / "clip.mp4")
-            container.install_log = prepare_inside(container, site_packages)
+            container.install_log = prepare_inside(container)
             yield container
     except CannotBoot as exc:
         pytest.skip(f"systemd-nspawn cannot boot a container here: {exc}")
@@ -213,6 +240,18 @@ def test_install_and_enable_now_reach_ready(box: Container) -> None:
     assert f"Uid:\t{uid}\t" in status
     assert "NoNewPrivs:\t1" in status
     assert f"/system.slice/{UNIT}.service" in box.run("cat", f"/proc/{pid}/cgroup").stdout
+
+
+def test_an_analysis_through_the_installed_service(box: Container) -> None:
+    ensure_ready(box)
+    out = box.run(
+        "curl", "-s", "-m", "120", "-F", "file=@/srv/clip.mp4", "-F", "frames=2",
+        f"{URL}/analyze", check=True,
+    ).stdout  # fmt: skip
+    doc = json.loads(out)
+    assert doc["status"] == "done", doc
+    frames = doc["result"]["frames"]
+    assert len(frames) == 2 and all(isinstance(f["caption"], str) for f in frames), frames
 
 
 def test_restart_keeps_running_and_queued_jobs(box: Container) -> None:
