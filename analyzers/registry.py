@@ -14,8 +14,19 @@ from analyzers.errors import InvalidOptionError
 
 #: name -> "module:Class"; add a line here to make an analyzer available by setting
 ANALYZERS: dict[str, str] = {
-    "blip2": "analyzers.blip2:Blip2Analyzer",
-    "video-llm": "analyzers.video_llm.analyzer:VideoLLMAnalyzer",
+    "blip2": "analyzers.models.blip2.analyzer:Blip2Analyzer",
+    "video-llm": "analyzers.models.video_llm.analyzer:VideoLLMAnalyzer",
+    # For the serving tests only: BLIP-2 that hangs in the model call, as a stuck GPU would.
+    "blip2-hanging": "analyzers.testing.hanging:HangingBlip2Analyzer",
+}
+
+#: ``make-test-model --kind KIND`` -> "module:function(out_dir) -> Path"; one line per model family
+TEST_MODEL_KINDS: dict[str, str] = {
+    "blip2": "analyzers.testing.tiny_model:make_test_model",
+    "qwen2-vl": "analyzers.testing.tiny_video_models:make_qwen2_vl",
+    "llava-onevision": "analyzers.testing.tiny_video_models:make_llava_onevision",
+    "llava": "analyzers.testing.tiny_video_models:make_llava",
+    "whisper": "analyzers.testing.tiny_whisper:make_tiny_whisper",
 }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analyzers.testing.clips import make_video  # noqa: E402
 from bench.bench_serving import (  # noqa: E402
     BATCH,
     SAME_WORK,
@@ -27,8 +28,7 @@ from bench.bench_serving import (  # noqa: E402
     print_table,
     timed_ok,
 )
-from tests.api.serverproc import ServerProcess  # noqa: E402
-from tests.media import make_video  # noqa: E402
+from tests.support.serverproc import ServerProcess  # noqa: E402
 
 ROUNDS = 3
 SINGLES = 5
@@ -36,7 +36,7 @@ WORKERS = 2
 
 
 def run(tmp: Path) -> None:
-    from analyzers.tiny_model import make_test_model
+    from analyzers.testing.tiny_model import make_test_model
 
     model_dir = make_test_model(tmp / "tiny-blip2")
     clip = make_video(tmp / "portrait_4s.mp4", width=360, height=640, duration_s=4)

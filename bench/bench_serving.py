@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from analyzers.testing.clips import make_video  # noqa: E402
 from api.pool.devices import cpu_threads_per_worker  # noqa: E402
-from tests.api.serverproc import ServerProcess, free_port, post_video, wait_for  # noqa: E402
-from tests.media import make_video  # noqa: E402
+from tests.support.serverproc import ServerProcess, free_port, post_video, wait_for  # noqa: E402
 
 FRAMES = 16  # the service default: what a client gets without options
 #: the analyzer alone, as the in-process and LitServe peers run it: no shots, OCR, speech
@@ -213,7 +213,7 @@ def poster(client: httpx.Client) -> Post:
 
 
 def run(tmp: Path) -> None:
-    from analyzers.tiny_model import make_test_model
+    from analyzers.testing.tiny_model import make_test_model
 
     model_dir = make_test_model(tmp / "tiny-blip2")
     long_video = make_video(tmp / "portrait_60s.mp4", width=720, height=1280, duration_s=60)

@@ -18,15 +18,16 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from analyzers.answers import aggregate_aspects, summarize  # noqa: E402
+from analyzers.aspects import DEFAULT_ASPECTS  # noqa: E402
 from analyzers.base import AnalyzerConfig, FrameCaption  # noqa: E402
-from analyzers.blip2 import Blip2Analyzer  # noqa: E402
-from analyzers.blip2_generation import prompt_input_ids  # noqa: E402
 from analyzers.errors import AnalysisError, InvalidOptionError, ModelLoadError  # noqa: E402
+from analyzers.models.blip2.analyzer import Blip2Analyzer  # noqa: E402
+from analyzers.models.blip2.generation import prompt_input_ids  # noqa: E402
+from analyzers.models.blip2.prompts import ASPECT_PROMPTS  # noqa: E402
+from analyzers.models.loading import TEST_MODEL_MARKER  # noqa: E402
 from analyzers.options import parse_aspects  # noqa: E402
-from analyzers.prompts import ASPECT_PROMPTS, DEFAULT_ASPECTS  # noqa: E402
 from analyzers.registry import create_analyzer  # noqa: E402
 from analyzers.schema import EMPTY_ANSWER, FrameDescription  # noqa: E402
-from analyzers.tiny_model import TEST_MODEL_MARKER  # noqa: E402
 
 FRAMES = 5
 MAX_NEW_TOKENS = 12
@@ -108,7 +109,7 @@ def test_load_reports_model_info(tiny_model_dir: Path, quantization: str) -> Non
 def test_test_model_load_logs_a_warning(
     tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level("WARNING", logger="analyzers.blip2"):
+    with caplog.at_level("WARNING", logger="analyzers.models.blip2.analyzer"):
         Blip2Analyzer(_config(tiny_model_dir)).load()
     assert "meaningless" in caplog.text
 
@@ -311,8 +312,14 @@ def test_describe_before_load_is_an_analysis_error(tiny_model_dir: Path) -> None
         Blip2Analyzer(_config(tiny_model_dir)).preprocess(_images())
 
 
-def test_test_hang_hook_delays_describe(tiny_model_dir: Path, frames: torch.Tensor) -> None:
-    analyzer = Blip2Analyzer(_config(tiny_model_dir, test_hang_s=0.3))
+def test_the_hanging_test_analyzer_delays_describe(
+    tiny_model_dir: Path, frames: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIKTOK_ANALYZER_TEST_HANG_S", "0.3")
+    analyzer = create_analyzer("blip2-hanging", _config(tiny_model_dir))
+    assert isinstance(analyzer, Blip2Analyzer) and type(analyzer).__module__.startswith(
+        "analyzers.testing."
+    )
     analyzer.load()
     started = time.perf_counter()
     analyzer.describe(frames[:1], ("scene",))

@@ -8,7 +8,15 @@ from pathlib import Path
 import av
 import pytest
 
-from analyzers.exports import EXPORT_FORMATS, cues, export, to_json, to_markdown, to_srt, to_vtt
+from analyzers.output.exports import (
+    EXPORT_FORMATS,
+    cues,
+    export,
+    to_json,
+    to_markdown,
+    to_srt,
+    to_vtt,
+)
 from analyzers.schema import (
     AnalysisResult,
     AspectAnswer,

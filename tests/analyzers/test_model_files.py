@@ -11,8 +11,8 @@ import pytest
 
 from analyzers.base import AnalyzerConfig
 from analyzers.errors import ModelLoadError
-from analyzers.model_loading import require_readable
-from analyzers.video_llm.loading import load_video_llm
+from analyzers.models.loading import require_readable
+from analyzers.models.video_llm.loading import load_video_llm
 
 NOBODY = 65534
 

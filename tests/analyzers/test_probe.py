@@ -13,8 +13,8 @@ from analyzers.errors import (
     NotAVideoError,
     NoVideoStreamError,
 )
-from analyzers.probe import probe_video
-from tests.media import (
+from analyzers.media.probe import probe_video
+from analyzers.testing.clips import (
     make_animation,
     make_audio_only,
     make_empty_file,

@@ -11,9 +11,9 @@ from typing import Any
 import av
 import pytest
 
-from analyzers.pyav_demux import decode_frames, demux_packets
+from analyzers.media.pyav_demux import decode_frames, demux_packets
+from analyzers.testing.clips import make_video
 from monitoring.heap import malloc_in_use_bytes
-from tests.media import make_video
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 3000

@@ -1,6 +1,6 @@
 """sample_frames with the real decord and PyAV on generated videos and on the corpus.
 
-Generated frames carry their frame number (tests.media.read_frame_number), so
+Generated frames carry their frame number (analyzers.testing.clips.read_frame_number), so
 each test checks that the picture returned is the one at the timestamp given.
 """
 
@@ -17,7 +17,6 @@ import av
 import numpy as np
 import pytest
 
-from analyzers.decoders import DecoderUnavailable, FrameTable, decode_with_decord, index_frames
 from analyzers.errors import (
     AnalyzerError,
     DecodeTimeoutError,
@@ -28,8 +27,10 @@ from analyzers.errors import (
     NoVideoStreamError,
     VideoTooLongError,
 )
-from analyzers.pyav_frames import plan_threads
-from analyzers.sampling import (
+from analyzers.media.decord_frames import DecoderUnavailable, decode_with_decord
+from analyzers.media.frame_table import FrameTable, index_frames
+from analyzers.media.pyav_frames import plan_threads
+from analyzers.media.sampling import (
     Decoder,
     SampledFrames,
     pick_frames,
@@ -37,7 +38,7 @@ from analyzers.sampling import (
     stuck_decoder_threads,
     target_times,
 )
-from tests.media import (
+from analyzers.testing.clips import (
     make_animation,
     make_audio_only,
     make_damaged_video,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzers.sampling import sample_frames
+from analyzers.media.sampling import sample_frames
 from analyzers.stages import Stages, StagesConfig
 from analyzers.stages.ocr import FrameText, OcrReader, find_tessdata, merge_overlays
-from tests.media_overlays import FONTS, Overlay, make_story_video, overlay_frame
+from analyzers.testing.story_clips import FONTS, Overlay, make_story_video, overlay_frame
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/share/tesseract-ocr").exists(), reason="tesseract-ocr is not installed"

@@ -8,8 +8,8 @@ import pytest
 
 from analyzers.schema import Shot
 from analyzers.stages.shots import detect_shots, shot_times
-from tests.media import make_damaged_video
-from tests.media_overlays import Overlay, make_story_video
+from analyzers.testing.clips import make_damaged_video
+from analyzers.testing.story_clips import Overlay, make_story_video
 
 FPS = 30
 CUTS = (1.5, 2.7, 4.0, 6.2)

@@ -25,8 +25,8 @@ from analyzers.stages.speech import (
     load_whisper,
     speech_windows,
 )
-from tests.media import make_video
-from tests.media_overlays import Speech, make_story_video
+from analyzers.testing.clips import make_video
+from analyzers.testing.story_clips import Speech, make_story_video
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 

@@ -16,7 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from analyzers.tiny_model import TEST_MODEL_MARKER, is_test_model, make_test_model  # noqa: E402
+from analyzers.models.loading import TEST_MODEL_MARKER, is_test_model  # noqa: E402
+from analyzers.testing.tiny_model import make_test_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,7 +108,7 @@ def test_builds_and_loads_with_the_network_blocked(tmp_path: Path) -> None:
         socket.socket.connect = refuse
         socket.create_connection = refuse
         from pathlib import Path
-        from analyzers.tiny_model import make_test_model
+        from analyzers.testing.tiny_model import make_test_model
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
         out = make_test_model(Path({str(tmp_path / "offline")!r}))
         Blip2Processor.from_pretrained(out)

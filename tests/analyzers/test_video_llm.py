@@ -19,8 +19,20 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from analyzers.base import AnalyzerConfig  # noqa: E402
-from analyzers.blip2_generation import left_pad  # noqa: E402
 from analyzers.errors import ModelLoadError  # noqa: E402
+from analyzers.models.batching import left_pad  # noqa: E402
+from analyzers.models.loading import TEST_MODEL_MARKER  # noqa: E402
+from analyzers.models.video_llm.analyzer import (  # noqa: E402
+    DESCRIPTION_TOKEN_FACTOR,
+    VideoInput,
+    VideoLLMAnalyzer,
+)
+from analyzers.models.video_llm.generation import generation_spec, prompt_ids, prompt_text  # noqa: E402
+from analyzers.models.video_llm.prompting import (  # noqa: E402
+    DESCRIPTION_PROMPT,
+    aspect_prompt,
+    time_instruction,
+)
 from analyzers.options import AnalysisOptions  # noqa: E402
 from analyzers.pipeline import (  # noqa: E402
     TEST_MODEL_WARNING,
@@ -30,19 +42,8 @@ from analyzers.pipeline import (  # noqa: E402
 )
 from analyzers.registry import create_analyzer  # noqa: E402
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult  # noqa: E402
-from analyzers.tiny_model import TEST_MODEL_MARKER, make_tiny_model  # noqa: E402
-from analyzers.tiny_video_models import make_qwen2_5_vl  # noqa: E402
-from analyzers.video_llm.analyzer import (  # noqa: E402
-    DESCRIPTION_TOKEN_FACTOR,
-    VideoInput,
-    VideoLLMAnalyzer,
-)
-from analyzers.video_llm.generation import generation_spec, prompt_ids, prompt_text  # noqa: E402
-from analyzers.video_llm.prompting import (  # noqa: E402
-    DESCRIPTION_PROMPT,
-    aspect_prompt,
-    time_instruction,
-)
+from analyzers.testing.tiny_model import make_tiny_model  # noqa: E402
+from analyzers.testing.tiny_video_models import make_qwen2_5_vl  # noqa: E402
 
 KINDS = ("qwen2-vl", "llava-onevision", "llava")
 MODEL_TYPES = {"qwen2-vl": "qwen2_vl", "llava-onevision": "llava_onevision", "llava": "llava"}

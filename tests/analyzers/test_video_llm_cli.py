@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from analyzers.schema import AnalysisResult
-from analyzers.tiny_model import make_tiny_model
+from analyzers.testing.tiny_model import make_tiny_model
 
 SCRIPT = Path(sys.executable).with_name("tiktok-analyzer")
 CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "api.cli"]

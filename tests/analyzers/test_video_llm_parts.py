@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from analyzers.models.video_llm.merging import merge_tokens, merged_count
+from analyzers.models.video_llm.parsing import read_answer, to_aspect_answers, video_description
 from analyzers.schema import EMPTY_ANSWER
-from analyzers.video_llm.merging import merge_tokens, merged_count
-from analyzers.video_llm.parsing import read_answer, to_aspect_answers, video_description
 
 TIMESTAMPS = [0.5, 1.5, 2.5, 3.5]
 DURATION = 4.0

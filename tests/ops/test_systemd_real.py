@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.ops.conftest import REPO, need_tool, wait_for
-from tests.ops.nspawn import CannotBoot, Container, booted, cached_rootfs
+from tests.support.nspawn import CannotBoot, Container, booted, cached_rootfs
 
 pytestmark = pytest.mark.system
 
@@ -83,8 +83,8 @@ def prepare_inside(box: Container, site_packages: Path) -> str:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     skip_unless_possible()
-    from analyzers.tiny_model import make_test_model
-    from tests.media import make_video
+    from analyzers.testing.clips import make_video
+    from analyzers.testing.tiny_model import make_test_model
 
     work = tmp_path_factory.mktemp("nspawn")
     try:

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: file written beside the weights; the analyzer reports test_model=True when it is present
-TEST_MODEL_MARKER = "tiktok_analyzer_test_model.json"
+from analyzers.models.loading import TEST_MODEL_MARKER
 
 #: special tokens, in id order; <image> is the placeholder Blip2Processor repeats per query
 PAD, BOS, EOS, UNK, IMAGE = "<pad>", "<s>", "</s>", "<unk>", "<image>"
@@ -70,7 +69,7 @@ _SENTENCES = (
 
 def tokenizer_corpus() -> list[str]:
     """The lines the tiny tokenizers are trained on: every prompt and the test sentences."""
-    from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
+    from analyzers.models.blip2.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
 
     lines = [CAPTION_PROMPT, *ASPECT_PROMPTS.values(), *_SENTENCES]
     words = _WORDS.split()
@@ -199,7 +198,7 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
     model.save_pretrained(out_dir)
     write_test_marker(
         out_dir,
-        "random weights built by analyzers.tiny_model; generated text is meaningless",
+        "random weights built by analyzers.testing.tiny_model; generated text is meaningless",
         seed=seed,
         large_vision=large_vision,
         sizes=sizes,
@@ -209,24 +208,11 @@ def make_test_model(out_dir: Path, *, large_vision: bool = False, seed: int = 0)
     return out_dir
 
 
-def is_test_model(model_dir: Path) -> bool:
-    """True when model_dir was written by make_test_model."""
-    return (Path(model_dir) / TEST_MODEL_MARKER).is_file()
-
-
-#: ``make-test-model --kind KIND`` -> "module:function(out_dir) -> Path"; one line per model family
-TEST_MODEL_KINDS: dict[str, str] = {
-    "blip2": "analyzers.tiny_model:make_test_model",
-    "qwen2-vl": "analyzers.tiny_video_models:make_qwen2_vl",
-    "llava-onevision": "analyzers.tiny_video_models:make_llava_onevision",
-    "llava": "analyzers.tiny_video_models:make_llava",
-    "whisper": "analyzers.tiny_whisper:make_tiny_whisper",
-}
-
-
 def make_tiny_model(kind: str, out_dir: Path) -> Path:
     """Write the tiny random-weight model of ``kind`` (a key of TEST_MODEL_KINDS) to out_dir."""
     import importlib
+
+    from analyzers.registry import TEST_MODEL_KINDS
 
     module_name, function_name = TEST_MODEL_KINDS[kind].split(":")
     builder = getattr(importlib.import_module(module_name), function_name)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analyzers.tiny_model import train_tokenizer, write_test_marker
+from analyzers.testing.tiny_model import train_tokenizer, write_test_marker
 
 _VOCAB_SIZE = 800
 _MAX_POSITIONS = 4096
@@ -71,8 +71,8 @@ _ONEVISION_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>",
 
 
 def _corpus() -> list[str]:
-    from analyzers.tiny_model import tokenizer_corpus
-    from analyzers.video_llm.prompting import corpus_lines
+    from analyzers.models.video_llm.prompting import corpus_lines
+    from analyzers.testing.tiny_model import tokenizer_corpus
 
     extra = ["system user assistant You are a helpful assistant.", *corpus_lines()]
     return tokenizer_corpus() + extra * 3
@@ -85,7 +85,7 @@ def _make_tokenizer(specials: tuple[str, ...], *, add_bos: str = "", **roles: st
 
 
 def _write_marker(out_dir: Path, kind: str, seed: int, sizes: dict[str, Any]) -> None:
-    note = "random weights (analyzers.tiny_video_models); generated text is meaningless"
+    note = "random weights (analyzers.testing.tiny_video_models); generated text is meaningless"
     write_test_marker(out_dir, note, kind=kind, seed=seed, sizes=sizes)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.api.serverproc import REPO
+from tests.support.serverproc import REPO
 
 LOOPBACK = "127.0.0.2"
 

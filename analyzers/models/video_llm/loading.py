@@ -12,8 +12,8 @@ import torch
 
 from analyzers.base import AnalyzerConfig
 from analyzers.errors import ModelLoadError
-from analyzers.model_loading import load_cache_first, prepare_load
-from analyzers.video_llm.families import Family, family_for
+from analyzers.models.loading import load_cache_first, prepare_load
+from analyzers.models.video_llm.families import Family, family_for
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _processor_template(source: str, cache_only: bool) -> str | None:
 
 def _check_template(loaded: LoadedVideoLLM, model_name: str) -> None:
     """A prompt for two frames must carry the family's frame placeholders, or nothing works."""
-    from analyzers.video_llm.prompting import chat_messages
+    from analyzers.models.video_llm.prompting import chat_messages
 
     messages = chat_messages(loaded.family.visual_content(2), "", "?")
     try:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analyzers.answers import clean_answer, normalize_answer
+from analyzers.aspects import ASPECT_LABELS
 from analyzers.base import FrameCaption, VideoDescription
-from analyzers.prompts import ASPECT_LABELS
 from analyzers.schema import EMPTY_ANSWER, AspectAnswer
 
 _NUMBER = r"(\d{1,5}(?:\.\d+)?)"

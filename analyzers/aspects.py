@@ -1,4 +1,4 @@
-"""The caption prompt and the aspect questions, in the form BLIP-2 OPT was trained on."""
+"""The aspect vocabulary: the aspects a job may ask about, their aliases and summary labels."""
 
 from __future__ import annotations
 
@@ -14,25 +14,6 @@ DEFAULT_ASPECTS: tuple[str, ...] = (
     "style",
     "camera",
 )
-
-#: Empty on purpose: blip2-opt-2.7b was pre-trained to caption from the image queries and
-#: BOS alone (what its model card shows). "a photo of" only helps the COCO-finetuned
-#: checkpoints, and would then have to be glued back onto every caption.
-CAPTION_PROMPT = ""
-
-# Short VQA-style questions: OPT-2.7b is not instruction-tuned, so it answers simple
-# "Question: ... Answer:" prompts and drifts on long or compound ones.
-ASPECT_PROMPTS: dict[str, str] = {
-    "scene": "Question: Where is this scene taking place? Answer:",
-    "people": "Question: Who is in this picture? Answer:",
-    "actions": "Question: What is happening in this picture? Answer:",
-    "objects": "Question: What objects are in this picture? Answer:",
-    "text": "Question: What does the text in this picture say? Answer:",
-    "mood": "Question: What is the mood of this picture? Answer:",
-    "style": "Question: What are the colors and lighting like in this picture? Answer:",
-    # One frame cannot show camera movement; the shot type is what a frame can answer.
-    "camera": "Question: Is this a close-up, a medium shot or a wide shot? Answer:",
-}
 
 #: How each aspect is introduced in the summary text.
 ASPECT_LABELS: dict[str, str] = {
@@ -76,7 +57,7 @@ def resolve_aspects(names: tuple[str, ...]) -> tuple[str, ...]:
     for raw in names:
         key = raw.strip().lower().replace("-", "_").replace(" ", "_")
         name = ASPECT_ALIASES.get(key, key)
-        if name not in ASPECT_PROMPTS:
+        if name not in DEFAULT_ASPECTS:
             unknown.append(raw)
         elif name not in resolved:
             resolved.append(name)

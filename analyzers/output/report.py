@@ -1,6 +1,6 @@
 """What the CLI shows a person on stdout by default: the result as a plain-text report.
 
-(Markdown, SRT and WebVTT come from analyzers.exports, shared with the API.)
+(Markdown, SRT and WebVTT come from analyzers.output.exports, shared with the API.)
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ queries are computed once per frame and reused for every prompt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
-_T = TypeVar("_T")
+from analyzers.models.batching import chunks, left_pad
 
 #: OPT-2.7b loops on short phrases without a guard; 3-gram blocking is the usual BLIP-2 choice.
 NO_REPEAT_NGRAM_SIZE = 3
@@ -44,12 +44,6 @@ class TokenSpec:
             "pad_token_id": self.pad_token_id,
             "eos_token_id": self.eos_token_id,
         }
-
-
-def chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), max(1, size)):
-        yield items[start : start + max(1, size)]
 
 
 def encode_images(model: Any, pixel_values: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -80,18 +74,6 @@ def prompt_input_ids(tokenizer: Any, prompt: str, spec: TokenSpec) -> list[int]:
     """What Blip2Processor builds for one prompt: image placeholders, then BOS + prompt."""
     text_ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
     return [spec.image_token_id] * spec.num_query_tokens + text_ids
-
-
-def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask), padded on the left as a decoder-only model needs."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if seq:
-            ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
-            mask[row, width - len(seq) :] = 1
-    return ids, mask
 
 
 def generate_from_queries(

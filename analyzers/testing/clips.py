@@ -1,4 +1,4 @@
-"""Test media generated on the spot with PyAV, so no binary fixture lives in git.
+"""Test clips generated on the spot with PyAV, so no binary fixture lives in git.
 
 Every generated video frame carries its own frame number as a row of black/white
 cells (bit k of the number in cell k, least significant bit on the left) across

@@ -8,14 +8,14 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
-
-import torch
 
 from analyzers.base import AnalyzerConfig
 from analyzers.errors import ModelLoadError
-from analyzers.tiny_model import is_test_model
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,19 @@ LOAD_ERRORS = (OSError, ValueError, RuntimeError, ImportError, KeyError, TypeErr
 
 _T = TypeVar("_T")
 
+#: file the test-model builders (analyzers.testing) write beside random weights
+TEST_MODEL_MARKER = "tiktok_analyzer_test_model.json"
+
+
+def is_test_model(model_dir: Path) -> bool:
+    """True when model_dir holds a random-weight test model (its marker file is there)."""
+    return (Path(model_dir) / TEST_MODEL_MARKER).is_file()
+
 
 def resolve_device(device: str) -> str:
     """'auto' -> first visible CUDA GPU or 'cpu'; 'cuda' -> 'cuda:0'; checks the GPU exists."""
+    import torch  # here, not at the top: the front imports is_test_model and stays torch-free
+
     name = device.strip().lower()
     if name in ("", "auto"):
         return "cuda:0" if torch.cuda.is_available() else "cpu"
@@ -134,6 +144,8 @@ def from_pretrained_kwargs(
     config: AnalyzerConfig, device: str, llm_int8_threshold: float
 ) -> tuple[dict[str, Any], torch.dtype]:
     """from_pretrained's device map, dtype and quantization for the config, and the dtype."""
+    import torch
+
     quant = config.quantization
     on_cpu = device == "cpu"
     kwargs: dict[str, Any] = {"device_map": {"": device}}

@@ -13,7 +13,7 @@ exact frame instead); the timestamps returned are the frames' own presentation t
 How: the file is opened once; its headers are read, its packet index is built by
 demuxing (which frames exist, which are keyframes), and PyAV decodes the picked
 frames from that same container, planning seeks and threads on the index
-(analyzers.pyav_frames). decord serves when asked for (``decoder="decord"``); the
+(analyzers.media.pyav_frames). decord serves when asked for (``decoder="decord"``); the
 result's ``video.decoder`` says which one did. Everything runs in a daemon thread
 the caller waits for at most ``timeout_s``.
 
@@ -38,20 +38,15 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from analyzers.decoders import (
-    DecodeCancelled,
-    DecordMissing,
-    FrameTable,
-    decode_with_decord,
-    index_stream,
-)
 from analyzers.errors import (
     DecodeTimeoutError,
     InvalidOptionError,
     NoDecodableFramesError,
     VideoTooLongError,
 )
-from analyzers.probe import (
+from analyzers.media.decord_frames import DecordMissing, decode_with_decord
+from analyzers.media.frame_table import DecodeCancelled, FrameTable, index_stream
+from analyzers.media.probe import (
     choose_video_stream,
     describe_stream,
     first_frame_rotation,
@@ -60,7 +55,7 @@ from analyzers.probe import (
     raise_still_image,
     rotation_tag,
 )
-from analyzers.pyav_frames import (
+from analyzers.media.pyav_frames import (
     Decoded,
     available_cores,
     decode_exact,

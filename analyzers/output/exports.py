@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from analyzers.answers import TEXT_ASPECT
-from analyzers.prompts import ASPECT_LABELS
+from analyzers.aspects import ASPECT_LABELS
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult
 
 ExportFormat = Literal["md", "srt", "vtt", "json"]

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import av
 
 from analyzers.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
-from analyzers.pyav_demux import demux_packets
+from analyzers.media.pyav_demux import demux_packets
 from analyzers.schema import Orientation, VideoInfo
 
 #: packets read at most while looking for the first frame (which carries the rotation)
@@ -81,7 +81,7 @@ def choose_video_stream(container: Any) -> Any:
     """The video stream to analyse: FFmpeg's own choice (av_find_best_stream)."""
     # av_find_best_stream is also how decord picks its stream, so both decoders agree on
     # "the" video whenever their FFmpeg versions rank alike; the sampler checks that they
-    # do before trusting decord (analyzers.decoders._check_same_frames).
+    # do before trusting decord (analyzers.media.decord_frames._check_same_frames).
     format_name = container.format.name
     if is_still_image_format(format_name):
         kind = format_name.removesuffix("_pipe")

@@ -29,6 +29,13 @@ ONE_FRAME_JOBS = {
 }
 
 
+def hanging(seconds: float) -> dict[str, Any]:
+    """Settings for a server whose every model call hangs ``seconds`` (a stuck GPU call)."""
+    # The analyzer is analyzers.testing.hanging's; it reads TIKTOK_ANALYZER_TEST_HANG_S, which
+    # spawned workers inherit (Ray actors of a cluster started elsewhere hang its default 2 s).
+    return {"analyzer": "blip2-hanging", "test_hang_s": seconds}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

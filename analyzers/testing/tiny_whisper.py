@@ -1,6 +1,6 @@
 """A tiny random-weight Whisper, built locally, that the real loading code can load.
 
-Same idea as :mod:`analyzers.tiny_model`: a byte-level BPE trained on a built-in
+Same idea as :mod:`analyzers.testing.tiny_model`: a byte-level BPE trained on a built-in
 corpus with ``tokenizers``, Whisper's special tokens in Whisper's order (so
 language detection, task tokens and timestamp tokens work as in a real
 checkpoint), a feature extractor with the real 80-mel, 30 s settings, and
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analyzers.tiny_model import write_test_marker
+from analyzers.testing.tiny_model import write_test_marker
 
 _VOCAB_SIZE = 400
 #: timestamp tokens <|0.00|> ... <|30.00|>, one per 20 ms, as every Whisper checkpoint has
@@ -149,7 +149,7 @@ def make_tiny_whisper(out_dir: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     write_test_marker(
         out_dir,
-        "random weights built by analyzers.tiny_whisper; transcripts are meaningless",
+        "random weights built by analyzers.testing.tiny_whisper; transcripts are meaningless",
         kind="whisper",
         seed=seed,
         vocab_size=len(tokenizer),

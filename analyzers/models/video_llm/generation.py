@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from analyzers.blip2_generation import chunks, left_pad
-from analyzers.video_llm.families import EncodedVideo, FrameTokens
-from analyzers.video_llm.loading import LoadedVideoLLM
-from analyzers.video_llm.merging import merge_tokens
-from analyzers.video_llm.prompting import chat_messages
+from analyzers.models.batching import chunks, left_pad
+from analyzers.models.video_llm.families import EncodedVideo, FrameTokens
+from analyzers.models.video_llm.loading import LoadedVideoLLM
+from analyzers.models.video_llm.merging import merge_tokens
+from analyzers.models.video_llm.prompting import chat_messages
 
 #: instruction-tuned models rarely loop, but a mild penalty stops the rare 3-word cycle
 REPETITION_PENALTY = 1.05

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import gc
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -14,10 +13,10 @@ import torch
 
 from analyzers.answers import clean_answer
 from analyzers.base import Analyzer, AnalyzerConfig, FrameCaption, ProgressCallback
-from analyzers.blip2_generation import prompt_input_ids, run_many, run_naive
-from analyzers.blip2_loading import LoadedModel, load_blip2
 from analyzers.errors import AnalysisError, AnalyzerError
-from analyzers.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
+from analyzers.models.blip2.generation import prompt_input_ids, run_many, run_naive
+from analyzers.models.blip2.loading import LoadedModel, load_blip2
+from analyzers.models.blip2.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
 from analyzers.schema import ModelInfo
 
 logger = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ _T = TypeVar("_T")
 
 
 class Blip2Analyzer(Analyzer):
-    """Salesforce BLIP-2 OPT, int8 by default; see analyzers.blip2_generation for the batching."""
+    """Salesforce BLIP-2 OPT, int8 by default; batching in analyzers.models.blip2.generation."""
 
     name = "blip2"
 
@@ -128,10 +127,6 @@ class Blip2Analyzer(Analyzer):
         *,
         naive: bool,
     ) -> list[list[FrameCaption]]:
-        if self.config.test_hang_s > 0:
-            # Test hook only (TIKTOK_ANALYZER_TEST_HANG_S): stands in for a hung GPU call so
-            # the serving tests can exercise heartbeat and job timeouts.
-            time.sleep(self.config.test_hang_s)
         # canonical names: AnalysisOptions resolved them at intake
         jobs = [(self._pixels(prepared), tuple(aspects)) for prepared, aspects in items]
         try:

@@ -22,7 +22,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.media import _add_audio, _encoder_options
+from analyzers.testing.clips import _add_audio, _encoder_options
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 #: fonts the overlays cycle through (Debian fonts-dejavu-core); Pillow's own font stands in
@@ -134,7 +134,9 @@ def speech_samples(text: str, speed: int = 170) -> np.ndarray:
         with wave.open(str(out)) as wav:
             if wav.getframerate() != AUDIO_RATE or wav.getnchannels() != 1:
                 raise RuntimeError(f"unexpected espeak-ng output {wav.getparams()}")
-            return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16).copy()
+            samples: np.ndarray = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    copied: np.ndarray = samples.copy()
+    return copied
 
 
 def speech_track(
@@ -227,7 +229,7 @@ def overlay_frame(
     width: int, height: int, overlays: Sequence[Overlay], shot: int = 0, seed: int = 0
 ) -> np.ndarray:
     """One RGB frame with the overlays drawn on a shot's texture (for OCR without a video)."""
-    frame = _shot_texture(shot, width, height, seed)[:height, :width].copy()
+    frame: np.ndarray = _shot_texture(shot, width, height, seed)[:height, :width].copy()
     for overlay in overlays:
         _compose(frame, _overlay_layer(overlay, width, height))
     return frame

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 from analyzers.base import AnalyzerConfig
-from analyzers.blip2_generation import TokenSpec
 from analyzers.errors import ModelLoadError
-from analyzers.model_loading import load_cache_first, prepare_load
+from analyzers.models.blip2.generation import TokenSpec
+from analyzers.models.loading import load_cache_first, prepare_load
 
 _MODEL_HINT = "set TIKTOK_ANALYZER_MODEL (or --model) to a local BLIP-2 directory or a hub id"
 

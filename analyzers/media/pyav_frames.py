@@ -23,9 +23,9 @@ from typing import Any
 import av
 import numpy as np
 
-from analyzers.decoders import DecodeCancelled, FrameTable
-from analyzers.probe import frame_rotation, stream_start_s
-from analyzers.pyav_demux import demux_packets
+from analyzers.media.frame_table import DecodeCancelled, FrameTable
+from analyzers.media.probe import frame_rotation, stream_start_s
+from analyzers.media.pyav_demux import demux_packets
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +24,7 @@ from analyzers.base import (
     VideoDescription,
 )
 from analyzers.errors import AnalysisError, AnalyzerError, ModelLoadError
-from analyzers.schema import EMPTY_ANSWER, ModelInfo
-from analyzers.video_llm.generation import (
+from analyzers.models.video_llm.generation import (
     build_row,
     generate_rows,
     generation_spec,
@@ -34,9 +32,10 @@ from analyzers.video_llm.generation import (
     prompt_ids,
     visual_sequence,
 )
-from analyzers.video_llm.loading import LoadedVideoLLM, load_video_llm
-from analyzers.video_llm.parsing import video_description
-from analyzers.video_llm.prompting import DESCRIPTION_PROMPT, aspect_prompt, time_instruction
+from analyzers.models.video_llm.loading import LoadedVideoLLM, load_video_llm
+from analyzers.models.video_llm.parsing import video_description
+from analyzers.models.video_llm.prompting import DESCRIPTION_PROMPT, aspect_prompt, time_instruction
+from analyzers.schema import EMPTY_ANSWER, ModelInfo
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +122,6 @@ class VideoLLMAnalyzer(Analyzer):
         progress: ProgressCallback | None = None,
     ) -> VideoDescription:
         """Summary from the detailed description, whole-video aspect answers, per-frame fields."""
-        if self.config.test_hang_s > 0:
-            # Test hook only (TIKTOK_ANALYZER_TEST_HANG_S), as in the BLIP-2 analyzer.
-            time.sleep(self.config.test_hang_s)
         if not isinstance(prepared, VideoInput):
             raise AnalysisError("describe_video() expects what preprocess() returned")
         if len(timestamps) != prepared.frames:
