@@ -15,7 +15,7 @@ from analyzers.media.pyav_demux import decode_frames, demux_packets
 from analyzers.testing.clips import make_video
 from monitoring.heap import malloc_in_use_bytes
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ROUNDS = 3000
 
 

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from analyzers.models.loading import TEST_MODEL_MARKER, is_test_model  # noqa: E402
 from analyzers.testing.tiny_model import make_test_model  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _file_bytes(directory: Path) -> dict[str, bytes]:
