@@ -1,1 +1,1 @@
-"""Builders of random-weight test models and test analyzers; the product never imports this."""
+"""Random-weight test models, synthetic test clips and a hanging analyzer; no product import."""
