@@ -1,1 +1,1 @@
-"""Video analyzers: frame sampling, the analyzer contract, BLIP-2 and the result schema."""
+"""Video analyzers: the contract at the root, and media/, models/, stages/, output/, testing/."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from analyzers.prompts import ASPECT_LABELS
+from analyzers.aspects import ASPECT_LABELS
 from analyzers.schema import (
     EMPTY_ANSWER,
     AspectAnswer,

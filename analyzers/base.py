@@ -28,8 +28,6 @@ class AnalyzerConfig:
     max_new_tokens: int = 24
     #: video LLMs: share of visual tokens kept per frame after merging (1.0 = no merging)
     token_merge_ratio: float = 1.0
-    #: test hook: seconds to sleep inside describe(), to simulate a hung GPU call
-    test_hang_s: float = 0.0
 
 
 @dataclass(frozen=True)

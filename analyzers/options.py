@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from analyzers.aspects import DEFAULT_ASPECTS, resolve_aspects
 from analyzers.errors import InvalidOptionError
-from analyzers.prompts import DEFAULT_ASPECTS, resolve_aspects
-from analyzers.sampling import Decoder, Seek
+from analyzers.media.sampling import Decoder, Seek
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from analyzers.answers import StageFindings, aggregate_aspects, summarize
 from analyzers.base import Analyzer, FrameCaption, ProgressCallback
+from analyzers.media.probe import probe_video
+from analyzers.media.sampling import sample_frames
 from analyzers.options import AnalysisOptions
-from analyzers.probe import probe_video
-from analyzers.sampling import sample_frames
 from analyzers.schema import (
     AnalysisResult,
     FrameDescription,

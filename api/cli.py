@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.errors import AnalyzerError, InputError, InvalidOptionError
-from analyzers.prompts import DEFAULT_ASPECTS
-from analyzers.tiny_model import TEST_MODEL_KINDS
+from analyzers.registry import TEST_MODEL_KINDS
 from api import __version__
 from api.cli_analyze import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, AnalyzeRun
 from api.cli_output import FORMATS
@@ -204,7 +204,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_make_test_model(args: argparse.Namespace) -> int:
-    from analyzers.tiny_model import make_test_model, make_tiny_model
+    from analyzers.testing.tiny_model import make_test_model, make_tiny_model
 
     if args.kind == "blip2":
         out = make_test_model(args.directory, large_vision=args.large_vision)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from analyzers.errors import InvalidOptionError
-from analyzers.exports import export
+from analyzers.output.exports import export
+from analyzers.output.report import render_report
 from analyzers.schema import AnalysisResult
 from analyzers.stages.keyframes import write_keyframes
-from api.report import render_report
 
 FORMATS = ("text", "json", "md", "srt", "vtt")
 #: formats that are whole documents: written to a file under --output-dir, not printed

@@ -10,8 +10,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import AnalyzerConfig
+from analyzers.media.sampling import Decoder, Seek
 from analyzers.options import AnalysisOptions
-from analyzers.sampling import Decoder, Seek
 from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
 
@@ -117,9 +117,6 @@ class Settings(BaseSettings):
         description="videos decoded ahead per worker whose prompts share model calls",
     )
 
-    # --- test hooks (never set in production) -------------------------------------
-    test_hang_s: float = Field(0.0, ge=0, description="test hook: analyzer sleeps this long")
-
     def analyzer_config(self, device: str | None = None) -> AnalyzerConfig:
         return AnalyzerConfig(
             model=self.model,
@@ -128,7 +125,6 @@ class Settings(BaseSettings):
             batch_size=self.batch_size,
             max_new_tokens=self.max_new_tokens,
             token_merge_ratio=self.token_merge_ratio,
-            test_hang_s=self.test_hang_s,
         )
 
     def stages_config(self, *, keyframes: bool) -> StagesConfig:

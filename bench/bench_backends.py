@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analyzers.testing.clips import make_video  # noqa: E402
 from bench.bench_serving import (  # noqa: E402
     BATCH,
     SAME_WORK,
@@ -27,8 +28,7 @@ from bench.bench_serving import (  # noqa: E402
     print_table,
     timed_ok,
 )
-from tests.api.serverproc import ServerProcess  # noqa: E402
-from tests.media import make_video  # noqa: E402
+from bench.server import serving  # noqa: E402
 
 ROUNDS = 3
 SINGLES = 5
@@ -36,22 +36,18 @@ WORKERS = 2
 
 
 def run(tmp: Path) -> None:
-    from analyzers.tiny_model import make_test_model
+    from analyzers.testing.tiny_model import make_test_model
 
     model_dir = make_test_model(tmp / "tiny-blip2")
     clip = make_video(tmp / "portrait_4s.mp4", width=360, height=640, duration_s=4)
     # Only the model and the serving differ: OCR, shots and Whisper (which fails offline) off.
     common = {"workers": WORKERS, "frames": 8, "queue_size": 64, **SAME_WORK}
-    servers = {
-        "local": ServerProcess(tmp / "local", model_dir, backend="local", **common),
-        "ray": ServerProcess(tmp / "ray", model_dir, backend="ray", ray_address="local", **common),
+    configs = {
+        "local": {"backend": "local", **common},
+        "ray": {"backend": "ray", "ray_address": "local", **common},
     }
     samples: dict[str, list[float]] = {}
-    try:
-        for srv in servers.values():
-            srv.start()
-        for srv in servers.values():
-            srv.wait_ready(timeout=300)
+    with serving(tmp, model_dir, configs) as servers:
         clients = {name: srv.client() for name, srv in servers.items()}
         print(f"  load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         for client in clients.values():  # warm-up
@@ -66,11 +62,6 @@ def run(tmp: Path) -> None:
         print(f"  load average after: {os.getloadavg()[0]:.2f}")
         for client in clients.values():
             client.close()
-    finally:
-        for srv in servers.values():
-            if srv.proc is not None and srv.proc.poll() is None:
-                srv.stop()
-            srv.ensure_stopped()
     m = {key: statistics.median(values) for key, values in samples.items()}
     local, ray = m["batch_local"], m["batch_ray"]
     added_ms = (m["single_ray"] - m["single_local"]) * 1000

@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzers.tiny_model import make_test_model  # noqa: E402
-from tests.media import make_video  # noqa: E402
+from analyzers.testing.clips import make_video  # noqa: E402
+from analyzers.testing.tiny_model import make_test_model  # noqa: E402
 
 
 def main() -> None:

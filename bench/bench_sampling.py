@@ -42,8 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzers.sampling import sample_frames, target_times  # noqa: E402
-from tests.media import CODE_BITS, make_video, read_frame_number  # noqa: E402
+from analyzers.media.sampling import sample_frames, target_times  # noqa: E402
+from analyzers.testing.clips import CODE_BITS, make_video, read_frame_number  # noqa: E402
 
 SIZE = (224, 224)
 FPS = 30

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from analyzers.testing.clips import make_video  # noqa: E402
 from api.pool.devices import cpu_threads_per_worker  # noqa: E402
-from tests.api.serverproc import ServerProcess, free_port, post_video, wait_for  # noqa: E402
-from tests.media import make_video  # noqa: E402
+from bench.server import answers, free_port, poll, serving, upload  # noqa: E402
 
 FRAMES = 16  # the service default: what a client gets without options
 #: the analyzer alone, as the in-process and LitServe peers run it: no shots, OCR, speech
@@ -125,15 +125,13 @@ class LitServePeer:
         self.log = log
 
     def wait_ready(self, timeout: float = 300) -> None:
-        def ok() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"LitServe exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                return httpx.get(f"{self.url}/health", timeout=5).text.strip('"') == "ok"
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ok, timeout, "LitServe ready", interval=0.3)
+        url = f"{self.url}/health"
+        poll(
+            lambda: answers(self.proc, self.log, url, lambda r: r.text.strip('"') == "ok"),
+            timeout,
+            "LitServe",
+            0.3,
+        )
 
     def post(self, client: httpx.Client, video: Path) -> httpx.Response:
         with open(video, "rb") as fh:
@@ -209,44 +207,35 @@ def in_process(model_dir: Path) -> Post:
 
 
 def poster(client: httpx.Client) -> Post:
-    return lambda video: post_video(client, video)
+    return lambda video: upload(client, video)
 
 
 def run(tmp: Path) -> None:
-    from analyzers.tiny_model import make_test_model
+    from analyzers.testing.tiny_model import make_test_model
 
     model_dir = make_test_model(tmp / "tiny-blip2")
     long_video = make_video(tmp / "portrait_60s.mp4", width=720, height=1280, duration_s=60)
     clip = make_video(tmp / "portrait_10s.mp4", width=720, height=1280, duration_s=10)
+    common = {"frames": FRAMES, "queue_size": 64, **SAME_WORK}
     configs: dict[str, dict[str, Any]] = {
-        "1w": {"workers": 1},
-        "1w-off": {"workers": 1, "prefetch": "false"},
-        "2w": {"workers": 2},
-    }
-    servers = {
-        name: ServerProcess(tmp / name, model_dir, frames=FRAMES, queue_size=64, **SAME_WORK, **cfg)
-        for name, cfg in configs.items()
+        "1w": {**common, "workers": 1},
+        "1w-off": {**common, "workers": 1, "prefetch": "false"},
+        "2w": {**common, "workers": 2},
     }
     peer = LitServePeer(model_dir, 2, tmp / "litserve.log")
     limits = httpx.Limits(max_connections=BATCH + 2)
     try:
-        for srv in servers.values():
-            srv.start()
-        for srv in servers.values():
-            srv.wait_ready(timeout=300)
-        peer.wait_ready()
-        clients = {name: srv.client(limits=limits) for name, srv in servers.items()}
-        peer_client = httpx.Client(base_url=peer.url, timeout=600, limits=limits)
-        posts: dict[str, Post] = {name: poster(c) for name, c in clients.items()}
-        posts["peer"] = lambda v: peer.post(peer_client, v)
-        posts["inproc"] = in_process(model_dir)
-        samples = measure(posts, long_video, clip)
-        for client in [*clients.values(), peer_client]:
-            client.close()
+        with serving(tmp, model_dir, configs) as servers:
+            peer.wait_ready()
+            clients = {name: srv.client(limits=limits) for name, srv in servers.items()}
+            peer_client = httpx.Client(base_url=peer.url, timeout=600, limits=limits)
+            posts: dict[str, Post] = {name: poster(c) for name, c in clients.items()}
+            posts["peer"] = lambda v: peer.post(peer_client, v)
+            posts["inproc"] = in_process(model_dir)
+            samples = measure(posts, long_video, clip)
+            for client in [*clients.values(), peer_client]:
+                client.close()
     finally:
-        for srv in servers.values():
-            if srv.proc is not None and srv.proc.poll() is None:
-                srv.stop()
         peer.stop()
     print_table(table(samples))
 

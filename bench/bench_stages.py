@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from analyzers.stages.ocr import OcrReader, find_tessdata  # noqa: E402
 from analyzers.stages.shots import detect_shots  # noqa: E402
-from tests.media_overlays import FONTS, Overlay, Speech, make_story_video, overlay_frame  # noqa: E402
+from analyzers.testing.story_clips import FONTS, Overlay, Speech, make_story_video, overlay_frame  # noqa: E402
 
 _TEXT = (
     "follow for more part wait it best pasta ever day of learning to cook how make this "
@@ -205,11 +205,11 @@ def _parts(result: Any) -> dict[str, float]:
 
 def bench_cost(frames: int = 16) -> dict[str, Any]:
     from analyzers.base import AnalyzerConfig
-    from analyzers.blip2 import Blip2Analyzer
+    from analyzers.models.blip2.analyzer import Blip2Analyzer
     from analyzers.pipeline import describe_prepared, prepare
     from analyzers.stages import Stages, StagesConfig
-    from analyzers.tiny_model import make_test_model
-    from analyzers.tiny_whisper import make_tiny_whisper
+    from analyzers.testing.tiny_model import make_test_model
+    from analyzers.testing.tiny_whisper import make_tiny_whisper
     from api.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:

@@ -34,12 +34,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from analyzers.aspects import DEFAULT_ASPECTS  # noqa: E402
 from analyzers.base import AnalyzerConfig  # noqa: E402
-from analyzers.blip2 import Blip2Analyzer  # noqa: E402
-from analyzers.prompts import DEFAULT_ASPECTS  # noqa: E402
-from analyzers.tiny_model import make_test_model, make_tiny_model  # noqa: E402
-from analyzers.video_llm.analyzer import VideoInput, VideoLLMAnalyzer  # noqa: E402
-from analyzers.video_llm.generation import (  # noqa: E402
+from analyzers.models.blip2.analyzer import Blip2Analyzer  # noqa: E402
+from analyzers.models.video_llm.analyzer import VideoInput, VideoLLMAnalyzer  # noqa: E402
+from analyzers.models.video_llm.generation import (  # noqa: E402
     build_row,
     generate_rows,
     generation_spec,
@@ -47,11 +46,12 @@ from analyzers.video_llm.generation import (  # noqa: E402
     prompt_ids,
     visual_sequence,
 )
-from analyzers.video_llm.prompting import (  # noqa: E402
+from analyzers.models.video_llm.prompting import (  # noqa: E402
     DESCRIPTION_PROMPT,
     aspect_prompt,
     time_instruction,
 )
+from analyzers.testing.tiny_model import make_test_model, make_tiny_model  # noqa: E402
 
 KINDS = ("qwen2-vl", "llava-onevision", "llava")
 RATIOS = (1.0, 0.5, 0.25)

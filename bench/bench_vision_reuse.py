@@ -25,10 +25,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from analyzers.aspects import DEFAULT_ASPECTS  # noqa: E402
 from analyzers.base import AnalyzerConfig, FrameCaption  # noqa: E402
-from analyzers.blip2 import Blip2Analyzer  # noqa: E402
-from analyzers.prompts import DEFAULT_ASPECTS  # noqa: E402
-from analyzers.tiny_model import make_test_model  # noqa: E402
+from analyzers.models.blip2.analyzer import Blip2Analyzer  # noqa: E402
+from analyzers.testing.tiny_model import make_test_model  # noqa: E402
 
 
 def _timed(fn: Callable[[], list[FrameCaption]]) -> tuple[float, list[FrameCaption]]:

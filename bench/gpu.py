@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analyzers.base import AnalyzerConfig  # noqa: E402
-from analyzers.blip2 import Blip2Analyzer  # noqa: E402
+from analyzers.models.blip2.analyzer import Blip2Analyzer  # noqa: E402
 from analyzers.options import AnalysisOptions  # noqa: E402
 from analyzers.pipeline import PreparedVideo, describe_prepared, prepare  # noqa: E402
 from api.settings import Settings  # noqa: E402

@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzers.tiny_model import make_test_model  # noqa: E402
-from tests.api.serverproc import ONE_FRAME_JOBS, ServerProcess, front_memory, post_video  # noqa: E402
-from tests.media import make_video  # noqa: E402
+from analyzers.testing.clips import make_video  # noqa: E402
+from analyzers.testing.tiny_model import make_test_model  # noqa: E402
+from bench.server import front_memory, serving, upload  # noqa: E402
 
 
 def main() -> None:
@@ -34,13 +34,18 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="tiktok-analyzer-soak-"))
     model = make_test_model(root / "model")
     video = make_video(root / "tiny.mp4", width=96, height=160, duration_s=2, fps=10)
-    server = ServerProcess(root / "server", model, **ONE_FRAME_JOBS)
+    # The cheapest real job: one frame, no shots, OCR, speech or keyframes.
+    cheapest = {"workers": 2, "frames": 1, "sampling": "uniform", "log_level": "WARNING"}
+    cheapest |= dict.fromkeys(("ocr", "transcribe", "keyframes"), "false")
     print(f"# {args.jobs} one-frame jobs from {args.clients} clients, 2 workers, tiny model")
     print(f"{'jobs':>7} {'RSS MB':>8} {'heap MB':>8} {'jobs/s':>7} {'failed':>6}")
-    with server.running(), server.client() as client:
+    with (
+        serving(root, model, {"server": cheapest}) as servers,
+        servers["server"].client() as client,
+    ):
 
         def one(_: int) -> bool:
-            response = post_video(client, video, frames=1, aspects="scene")
+            response = upload(client, video, frames=1, aspects="scene")
             return response.status_code == 200
 
         done = failed = 0

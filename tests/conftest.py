@@ -12,7 +12,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.media import make_video  # noqa: E402
+from analyzers.testing.clips import make_video  # noqa: E402
 
 # Tesseract bound before any test imports decord (which loads its own libpng globally):
 # the order a worker keeps too. See analyzers.stages.ocr.import_tesserocr.
@@ -37,7 +37,7 @@ def shared_videos() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight BLIP-2 built locally, loadable by the real from_pretrained code."""
-    from analyzers.tiny_model import make_test_model
+    from analyzers.testing.tiny_model import make_test_model
 
     return make_test_model(tmp_path_factory.mktemp("tiny-blip2"))
 
@@ -45,7 +45,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight Whisper, built through the registry `make-test-model --kind whisper` uses."""
-    from analyzers.tiny_model import make_tiny_model
+    from analyzers.testing.tiny_model import make_tiny_model
 
     return make_tiny_model("whisper", tmp_path_factory.mktemp("tiny-whisper"))
 

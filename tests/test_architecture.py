@@ -1,9 +1,11 @@
-"""The shape of the code: no import circles among our packages, no complexity exemptions."""
+"""The shape of the code: no import circles, rooms kept to their role, no complexity exemptions."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +36,17 @@ def _module_level_imports(tree: ast.Module) -> list[str]:
             pending.extend(getattr(node, "finalbody", []))
             for handler in getattr(node, "handlers", []):
                 pending.extend(handler.body)
+    return found
+
+
+def _all_imports(tree: ast.AST) -> list[str]:
+    """Every absolute import in the tree, function-level ones included."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
     return found
 
 
@@ -93,5 +106,55 @@ def test_no_complexity_exemptions() -> None:
         for top in (*PACKAGES, "scripts", "bench", "tests")
         for p in (REPO / top).rglob("*.py")
         if re.search("noqa:[^\\n]*" + "C9" + "01", p.read_text())
+    ]
+    assert offenders == []
+
+
+#: the analyzer contract and what every role shares; roles live in subpackages
+MAX_ANALYZERS_ROOT_MODULES = 12
+
+
+def test_the_analyzers_root_holds_the_contract_only() -> None:
+    root = sorted(p.name for p in (REPO / "analyzers").glob("*.py") if p.name != "__init__.py")
+    assert len(root) <= MAX_ANALYZERS_ROOT_MODULES, root
+
+
+def _imports_testing(name: str) -> bool:
+    return name == "analyzers.testing" or name.startswith("analyzers.testing.")
+
+
+def test_no_product_module_imports_the_testing_builders() -> None:
+    # The CLI's make-test-model may, inside the command (lazily); nothing else may at all.
+    offenders = []
+    for top in (*PACKAGES, "scripts"):
+        for path in (REPO / top).rglob("*.py"):
+            name = _module_name(path)
+            if _imports_testing(name):
+                continue
+            tree = ast.parse(path.read_text())
+            eager = [i for i in _module_level_imports(tree) if _imports_testing(i)]
+            lazy = [i for i in _all_imports(tree) if _imports_testing(i)]
+            if eager or (lazy and not name.startswith("api.cli")):
+                offenders.append(f"{name}: {eager or lazy}")
+    assert offenders == []
+
+
+def test_asking_for_blip2_does_not_import_the_testing_package() -> None:
+    probe = (
+        "import sys; from analyzers.registry import analyzer_class; analyzer_class('blip2'); "
+        "print(sorted(m for m in sys.modules if m.startswith('analyzers.testing')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_benchmarks_import_nothing_from_tests() -> None:
+    offenders = [
+        f"{path.relative_to(REPO)}: {name}"
+        for path in (REPO / "bench").rglob("*.py")
+        for name in _all_imports(ast.parse(path.read_text()))
+        if name == "tests" or name.startswith("tests.")
     ]
     assert offenders == []

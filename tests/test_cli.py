@@ -14,12 +14,10 @@ from typing import IO, Any
 
 import pytest
 
-from analyzers.prompts import DEFAULT_ASPECTS
+from analyzers.aspects import DEFAULT_ASPECTS
+from analyzers.output.report import render_report
 from analyzers.schema import AnalysisResult
-from api.cli import main
-from api.cli_output import ResultWriter
-from api.report import render_report
-from tests.media import (
+from analyzers.testing.clips import (
     make_audio_only,
     make_empty_file,
     make_image_file,
@@ -27,6 +25,8 @@ from tests.media import (
     make_truncated_video,
     make_video,
 )
+from api.cli import main
+from api.cli_output import ResultWriter
 
 #: the console script pip installed into the venv, as a user runs it
 SCRIPT = Path(sys.executable).with_name("tiktok-analyzer")

@@ -15,8 +15,8 @@ from pathlib import Path
 import av
 
 from analyzers.errors import NoDecodableFramesError
-from analyzers.probe import choose_video_stream, open_media, stream_start_s
-from analyzers.pyav_demux import decode_frames
+from analyzers.media.probe import choose_video_stream, open_media, stream_start_s
+from analyzers.media.pyav_demux import decode_frames
 from analyzers.schema import Shot
 
 logger = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from analyzers.errors import InputError, ModelLoadError
-from analyzers.probe import open_media
-from analyzers.pyav_demux import decode_frames
+from analyzers.media.probe import open_media
+from analyzers.media.pyav_demux import decode_frames
+from analyzers.models.loading import is_test_model
 from analyzers.schema import Transcript, TranscriptSegment
-from analyzers.tiny_model import is_test_model
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def load_whisper(model_name: str, device: str = "auto", quantization: str = "fp3
     import torch
 
     # The loading helpers every model shares (imported here: they pull torch in).
-    from analyzers.model_loading import first_line, looks_like_path, resolve_device
+    from analyzers.models.loading import first_line, looks_like_path, resolve_device
 
     path = Path(model_name).expanduser()
     local = path.is_dir()
@@ -192,7 +192,7 @@ def _from_pretrained(source: str, device: str, dtype: Any, cache_only: bool) -> 
 
 
 def _from_hub(source: str, device: str, dtype: Any) -> tuple[Any, Any]:
-    from analyzers.model_loading import require_hub_reachable
+    from analyzers.models.loading import require_hub_reachable
 
     try:
         # The same quick reachability check as BLIP-2's, so a dead hub fails in seconds.

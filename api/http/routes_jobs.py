@@ -13,9 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
+from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.errors import AnalyzerError, InvalidOptionError
-from analyzers.exports import MEDIA_TYPES, ExportFormat, export
-from analyzers.prompts import DEFAULT_ASPECTS
+from analyzers.output.exports import MEDIA_TYPES, ExportFormat, export
 from analyzers.schema import AnalysisResult
 from api.errors import DrainingError, ModelUnavailableError, QueueFullError, shorten
 from api.http.context import AppContext, Ctx

@@ -80,7 +80,7 @@ def _model_out(ctx: AppContext, reported: dict[str, Any] | None) -> ModelOut:
             test_model=bool(reported.get("test_model", False)),
             experimental=bool(reported.get("experimental", False)),
         )
-    from analyzers.tiny_model import TEST_MODEL_MARKER
+    from analyzers.models.loading import TEST_MODEL_MARKER
 
     test_model = (Path(s.model) / TEST_MODEL_MARKER).is_file()
     return ModelOut(

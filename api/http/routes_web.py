@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from analyzers.prompts import DEFAULT_ASPECTS
+from analyzers.aspects import DEFAULT_ASPECTS
 from api import __version__
 from api.http.context import AppContext, Ctx
 from api.http.errors import ApiError, error_docs

@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 
 from analyzers.errors import InvalidOptionError, VideoTooLongError
+from analyzers.media.probe import probe_video
 from analyzers.options import AnalysisOptions
-from analyzers.probe import probe_video
 from api.errors import RequestRejected, shorten
 from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, resolve
 from api.jobs.files import UploadFiles

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzers.errors import AnalyzerError, InvalidOptionError, ModelLoadError
-from analyzers.sampling import stuck_decoder_threads
+from analyzers.media.sampling import stuck_decoder_threads
 from api.jobs.record import Job, Progress
 from api.pool.protocol import (
     Heartbeat,

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from analyzers.base import AnalyzerConfig
-from analyzers.blip2 import Blip2Analyzer
+from analyzers.models.blip2.analyzer import Blip2Analyzer
 from analyzers.pipeline import describe_prepared, describe_prepared_many, prepare
 from analyzers.registry import create_analyzer
+from analyzers.testing.clips import make_video
 from api.settings import Settings
-from tests.media import make_video
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,9 @@ from analyzers.answers import (
     normalize_answer,
     summarize,
 )
+from analyzers.aspects import ASPECT_LABELS, DEFAULT_ASPECTS, resolve_aspects
 from analyzers.errors import InvalidOptionError
-from analyzers.prompts import (
-    ASPECT_LABELS,
-    ASPECT_PROMPTS,
-    CAPTION_PROMPT,
-    DEFAULT_ASPECTS,
-    resolve_aspects,
-)
+from analyzers.models.blip2.prompts import ASPECT_PROMPTS, CAPTION_PROMPT
 from analyzers.schema import EMPTY_ANSWER, AspectAnswer, FrameDescription
 
 # --- prompts -------------------------------------------------------------------------------

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 
 from analyzers.base import AnalyzerConfig
-from analyzers.blip2 import Blip2Analyzer
+from analyzers.models.blip2.analyzer import Blip2Analyzer
 from analyzers.options import AnalysisOptions
 from analyzers.pipeline import PreparedVideo, describe_prepared, prepare
 from analyzers.schema import AnalysisResult, ModelInfo
 from analyzers.stages import Stages, StagesConfig
 from analyzers.stages.loaded import TEST_ASR_WARNING
+from analyzers.testing.story_clips import FONTS, Overlay, Speech, make_story_video
 from api.settings import Settings
-from tests.media_overlays import FONTS, Overlay, Speech, make_story_video
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or not Path("/usr/share/tesseract-ocr").exists(),

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.raycluster import two_node_cluster
-from tests.api.serverproc import NotifyListener, ServerProcess
-from tests.media import make_video
+from analyzers.testing.clips import make_video
+from tests.support.raycluster import two_node_cluster
+from tests.support.serverproc import NotifyListener, ServerProcess
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.serverproc import NotifyListener, ServerProcess, post_video, wait_final, wait_for
+from tests.support.serverproc import NotifyListener, ServerProcess, post_video, wait_final, wait_for
 
 
 def test_health_reports_ready_workers_and_model(server: ServerProcess) -> None:

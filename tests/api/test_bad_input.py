@@ -8,8 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video, wait_for
-from tests.media import (
+from analyzers.testing.clips import (
     make_audio_only,
     make_empty_file,
     make_image_file,
@@ -17,6 +16,7 @@ from tests.media import (
     make_truncated_video,
     make_video,
 )
+from tests.support.serverproc import ServerProcess, post_video, wait_for
 
 
 @pytest.fixture(scope="module")

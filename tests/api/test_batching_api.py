@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.serverproc import ServerProcess, submit, wait_final
+from tests.support.serverproc import ServerProcess, hanging, submit, wait_final
 
 pytestmark = pytest.mark.slow
 
@@ -14,9 +14,7 @@ pytestmark = pytest.mark.slow
 def test_queued_videos_share_model_calls(
     tmp_path: Path, tiny_model_dir: Path, tiny_video: Path
 ) -> None:
-    srv = ServerProcess(
-        tmp_path / "srv", tiny_model_dir, workers=1, batch_videos=3, test_hang_s=1.5
-    )
+    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, workers=1, batch_videos=3, **hanging(1.5))
     with srv.running(), srv.client() as client:
         ids = [submit(client, tiny_video, frames=1) for _ in range(5)]
         finals = [wait_final(client, job_id, timeout=120) for job_id in ids]

@@ -11,8 +11,8 @@ import pytest
 
 from api.jobs.store import JobStore
 from api.settings import Settings
-from tests.api.serverproc import ServerProcess, post_video, wait_for
-from tests.api.unit.loopback import FlakyReceiver, LoopbackSite
+from tests.support.loopback import FlakyReceiver, LoopbackSite
+from tests.support.serverproc import ServerProcess, post_video, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video
+from tests.support.serverproc import ServerProcess, post_video
 
 API_KEY = "contract-key-0123456789"
 CHECKS = ",".join(

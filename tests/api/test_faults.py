@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.serverproc import (
+from tests.support.serverproc import (
     NotifyListener,
     ServerProcess,
+    hanging,
     post_video,
     submit,
     wait_final,
@@ -33,7 +34,7 @@ def slow_server(
     srv = ServerProcess(
         tmp_path_factory.mktemp("server-slow"),
         tiny_model_dir,
-        test_hang_s=3,
+        **hanging(3),
         job_timeout_s=60,
         heartbeat_timeout_s=3,
     )
@@ -50,7 +51,7 @@ def hung_server(
         tmp_path_factory.mktemp("server-hung"),
         tiny_model_dir,
         workers=1,
-        test_hang_s=600,
+        **hanging(600),
         job_timeout_s=3,
         api_key=API_KEY,
     )

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video, submit, wait_final, wait_for
-from tests.disks import small_tmpfs
+from tests.support.disks import small_tmpfs
+from tests.support.serverproc import (
+    ServerProcess,
+    hanging,
+    post_video,
+    submit,
+    wait_final,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +53,7 @@ def test_a_full_disk_degrades_then_recovers_without_losing_a_job(
         tiny_model_dir,
         workers=1,
         prefetch="false",
-        test_hang_s=3,
+        **hanging(3),
         data_dir=small_disk / "data",
     )
     with srv.running(), srv.client() as client:

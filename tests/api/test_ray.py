@@ -15,8 +15,15 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.api.raycluster import add_node
-from tests.api.serverproc import ServerProcess, post_video, submit, wait_final, wait_for
+from tests.support.raycluster import add_node
+from tests.support.serverproc import (
+    ServerProcess,
+    hanging,
+    post_video,
+    submit,
+    wait_final,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -25,13 +32,13 @@ pytestmark = pytest.mark.slow
 def ray_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, ray_cluster: Any
 ) -> Iterator[ServerProcess]:
-    """Two actors on the shared cluster; each model call takes 1.5 s (test hook)."""
+    """Two actors on the shared cluster; each model call takes 2 s (the hanging analyzer)."""
     srv = ServerProcess(
         tmp_path_factory.mktemp("server-ray-faults"),
         tiny_model_dir,
         backend="ray",
         ray_address=ray_cluster.address,
-        test_hang_s=1.5,
+        **hanging(2),  # what Ray actors hang anyway: they do not see the front's environment
         job_timeout_s=60,
         heartbeat_timeout_s=10,
     )
@@ -82,7 +89,7 @@ def test_sigterm_of_the_front_drains_the_running_job(
         backend="ray",
         ray_address=ray_cluster.address,
         workers=1,
-        test_hang_s=2,
+        **hanging(2),
     )
     with srv.running():
         with srv.client() as client:

@@ -24,8 +24,8 @@ from api.pool.protocol import Stop, ToFront, ToWorker, WorkerReady, WorkerStarti
 from api.pool.supervisor import Supervisor
 from api.settings import Settings
 from monitoring.metrics import ServiceMetrics
-from tests.api.raycluster import LOOPBACK
-from tests.api.serverproc import wait_for
+from tests.support.raycluster import LOOPBACK
+from tests.support.serverproc import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.api.serverproc import (
+from tests.support.serverproc import (
     NotifyListener,
     ServerProcess,
+    hanging,
     post_video,
     submit,
     wait_final,
@@ -36,7 +37,7 @@ def test_queue_full_then_sigterm_keeps_queued_jobs_for_the_next_start(
     tmp_path: Path, tiny_model_dir: Path, tiny_video: Path
 ) -> None:
     notify = NotifyListener(f"tiktok-analyzer-restart-{uuid.uuid4().hex}")
-    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, workers=1, queue_size=3, test_hang_s=1.5)
+    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, workers=1, queue_size=3, **hanging(1.5))
     try:
         srv.start({"NOTIFY_SOCKET": notify.address})
         srv.wait_ready()
@@ -83,7 +84,7 @@ def test_queue_full_then_sigterm_keeps_queued_jobs_for_the_next_start(
         if running["status"] == "running":
             assert left[accepted[0]] == "done"  # the drain let the running job finish
 
-        srv.set(test_hang_s=0)
+        srv.set(analyzer="blip2")
         srv.start()
         srv.wait_ready(all_workers=False)
         with srv.client() as client:
@@ -100,7 +101,7 @@ def test_queue_full_then_sigterm_keeps_queued_jobs_for_the_next_start(
 def test_sigkill_of_the_front_takes_workers_down_and_jobs_survive(
     tmp_path: Path, tiny_model_dir: Path, tiny_video: Path
 ) -> None:
-    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, test_hang_s=2)
+    srv = ServerProcess(tmp_path / "srv", tiny_model_dir, **hanging(2))
     try:
         srv.start()
         health = srv.wait_ready()
@@ -112,7 +113,7 @@ def test_sigkill_of_the_front_takes_workers_down_and_jobs_survive(
         wait_for(lambda: all(_gone(p) for p in pids), 10, "workers to exit after the front died")
         assert "running" in _statuses(srv).values()
 
-        srv.set(test_hang_s=0)
+        srv.set(analyzer="blip2")
         srv.start()
         srv.wait_ready(all_workers=False)
         with srv.client() as client:

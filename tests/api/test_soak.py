@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.serverproc import ONE_FRAME_JOBS, ServerProcess, front_memory, post_video
+from tests.support.serverproc import ONE_FRAME_JOBS, ServerProcess, front_memory, post_video
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.serverproc import ServerProcess, post_video, wait_final
-from tests.api.unit.loopback import LoopbackSite, file_route, slow_route
+from tests.support.loopback import LoopbackSite, file_route, slow_route
+from tests.support.serverproc import ServerProcess, post_video, wait_final
 
 
 @pytest.fixture(scope="module")

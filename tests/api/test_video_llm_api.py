@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzers.tiny_model import make_tiny_model
-from tests.api.serverproc import ServerProcess, post_video
+from analyzers.testing.tiny_model import make_tiny_model
+from tests.support.serverproc import ServerProcess, post_video
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from tests.ops.conftest import REPO, need_tool, wait_for
-from tests.ops.nspawn import CACHE, CannotBoot, Container, booted, cached_rootfs
-from tests.ops.wheelhouse import wheelhouse
+from tests.support.nspawn import CACHE, CannotBoot, Container, booted, cached_rootfs
+from tests.support.wheelhouse import wheelhouse
 
 pytestmark = pytest.mark.system
 
@@ -109,8 +109,8 @@ def prepare_inside(box: Container) -> str:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     skip_unless_possible()
-    from analyzers.tiny_model import make_test_model
-    from tests.media import make_video
+    from analyzers.testing.clips import make_video
+    from analyzers.testing.tiny_model import make_test_model
 
     work = tmp_path_factory.mktemp("nspawn")
     try:

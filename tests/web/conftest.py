@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.serverproc import REPO, ServerProcess
-from tests.media import make_text_file, make_video
+from analyzers.testing.clips import make_text_file, make_video
+from tests.support.serverproc import REPO, ServerProcess, hanging
 
 API_KEY = "web-page-key-0123456789"
 #: screenshots of the main views, for a person to look at (git-ignored under logs/)
@@ -111,7 +111,7 @@ def keyed_server(
         max_frames=4,
         max_upload_mb=1,
         api_key=API_KEY,
-        test_hang_s=2,
+        **hanging(2),
         job_timeout_s=60,
         prefetch=False,  # one job per worker at a time: the others wait in the queue
     )

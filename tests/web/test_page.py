@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.serverproc import ServerProcess
+from tests.support.serverproc import ServerProcess
 from tests.web.conftest import API_KEY
 
 pytest.importorskip("selenium", reason="selenium is a dev dependency (make install)")

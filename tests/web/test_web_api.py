@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.serverproc import ServerProcess, post_video, wait_final
+from tests.support.serverproc import ServerProcess, post_video, wait_final
 from tests.web.conftest import API_KEY
 
 COOKIE = "tiktok_analyzer_session"

@@ -14,8 +14,8 @@ from api.jobs.fetch import AddressGuard
 from api.jobs.record import Callback, Job
 from api.jobs.store import JobStore
 from api.settings import Settings
-from tests.api.serverproc import wait_for
-from tests.api.unit.loopback import FlakyReceiver, LoopbackSite
+from tests.support.loopback import FlakyReceiver, LoopbackSite
+from tests.support.serverproc import wait_for
 
 DEFAULTS = Settings().analysis_options()
 OPEN = AddressGuard(allow_private=True)

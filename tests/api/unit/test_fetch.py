@@ -12,13 +12,13 @@ import pytest
 from api.errors import RequestRejected, StorageFullError
 from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, pin
 from api.jobs.files import UploadFiles
-from tests.api.unit.loopback import (
+from tests.support.disks import small_tmpfs
+from tests.support.loopback import (
     LoopbackSite,
     file_route,
     redirect_route,
     slow_route,
 )
-from tests.disks import small_tmpfs
 
 LOOPBACK_ONLY = AddressGuard(exempt=frozenset({ipaddress.ip_address("127.0.0.1")}))
 VIDEO = b"\0\0\0\x18ftypmp42" + b"v" * 4000

@@ -1,0 +1,1 @@
+"""Random-weight test models, synthetic test clips and a hanging analyzer; no product import."""

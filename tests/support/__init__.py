@@ -1,0 +1,1 @@
+"""Helpers the tests share: server processes, a Ray cluster, loopback sites, small disks."""
