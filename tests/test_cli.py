@@ -17,7 +17,7 @@ import pytest
 from analyzers.prompts import DEFAULT_ASPECTS
 from analyzers.schema import AnalysisResult
 from api.cli import main
-from api.cli_output import ResultWriter
+from api.cli.output import ResultWriter
 from api.report import render_report
 from tests.media import (
     make_audio_only,
