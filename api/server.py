@@ -40,7 +40,8 @@ from api.jobs.store import JobStore
 from api.logging_setup import FrontLogging, setup_front_logging
 from api.pool.backends import BackendUnavailable, make_launcher
 from api.pool.devices import plan_devices, visible_gpu_count
-from api.pool.supervisor import Supervisor, storage_problem
+from api.pool.supervisor import Supervisor
+from api.pool.write_behind import storage_problem
 from api.sdnotify import Liveness, SystemdNotifier
 from api.settings import Settings, load_settings
 from monitoring.metrics import ServiceMetrics

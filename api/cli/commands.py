@@ -239,4 +239,3 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`... --json | head -1`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-

@@ -30,8 +30,9 @@ from api.pool.protocol import (
     WorkerReady,
     WorkerStarting,
 )
-from api.pool.supervisor import Supervisor, storage_problem
+from api.pool.supervisor import Supervisor
 from api.pool.worker import Worker
+from api.pool.write_behind import storage_problem
 from api.settings import Settings
 from monitoring.metrics import ServiceMetrics
 
@@ -143,7 +144,7 @@ def test_a_job_goes_to_a_ready_worker_and_ends_done(pool: Pool) -> None:
     pool.say(0, _done(job))
     assert pool.status(job) == ("done", 0)
     assert pool.finished == [job.id]
-    assert pool.sup.snapshot()["workers"][0]["state"] == "READY"
+    assert pool.sup.snapshot().workers[0].state == "READY"
 
 
 def test_prefetch_sends_a_second_job_but_no_third(pool: Pool) -> None:
