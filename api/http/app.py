@@ -33,9 +33,8 @@ HELPER_THREADS = 8
 
 
 def create_app(ctx: AppContext) -> FastAPI:
-    """Build the HTTP app around an already constructed pool, job store and intake."""
+    """Build the HTTP app around an already wired context (api/server.py builds it)."""
     settings, metrics = ctx.settings, ctx.metrics
-    ctx.pool.add_listener(ctx.waiters.notify)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
