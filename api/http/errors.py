@@ -15,16 +15,17 @@ from api.errors import REQUEST_STATUS, JobError
 from api.http.schemas import ErrorBody
 
 
-def _family(cls: type[AnalyzerError]) -> list[type[AnalyzerError]]:
+def family(cls: type[AnalyzerError] = AnalyzerError) -> list[type[AnalyzerError]]:
+    """Every class under ``cls`` in the error family, depth first."""
     found = []
     for sub in cls.__subclasses__():
-        found += [sub, *_family(sub)]
+        found += [sub, *family(sub)]
     return found
 
 
 #: HTTP status for each error code (a stored job keeps only its code); unknown codes are 500
 STATUS_BY_CODE = {
-    **{cls.code: cls.status for cls in _family(AnalyzerError) if cls is not JobError},
+    **{cls.code: cls.status for cls in family() if cls is not JobError},
     **REQUEST_STATUS,
 }
 

@@ -17,7 +17,7 @@ from api.errors import (
     disk_full,
     shorten,
 )
-from api.http.errors import status_for
+from api.http.errors import family, status_for
 
 
 def test_disk_full_knows_a_full_disk_and_a_full_quota() -> None:
@@ -61,15 +61,8 @@ def test_shorten_keeps_short_text_and_cuts_long_text() -> None:
     assert shorten("abcdef", 3) == "abc..."
 
 
-def _family(cls: type[AnalyzerError]) -> list[type[AnalyzerError]]:
-    found = []
-    for sub in cls.__subclasses__():
-        found += [sub, *_family(sub)]
-    return found
-
-
 def test_every_error_is_one_family_with_a_code_and_an_http_status() -> None:
-    for cls in _family(AnalyzerError):
+    for cls in family():
         assert cls.code and 400 <= cls.status <= 599, cls
     assert issubclass(QueueFullError, AnalyzerError) and issubclass(RequestRejected, AnalyzerError)
     assert {QueueFullError.status, StorageFullError.status, NotCancellableError.status} == {
