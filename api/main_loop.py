@@ -96,9 +96,10 @@ def _drained(supervisor: Supervisor, deadline: float) -> bool:
 
 def _report(supervisor: Supervisor, server: uvicorn.Server, notifier: SystemdNotifier) -> str:
     """Tell systemd how the pool is; 'config_error' when it must give up starting."""
-    ready = sum(1 for s in supervisor.slots if s.loaded)
-    unavailable = supervisor.model_unavailable()
-    if unavailable is not None and not supervisor.ever_ready:
+    snap = supervisor.snapshot()
+    ready = sum(1 for w in snap.workers if w.loaded)
+    unavailable = snap.model_unavailable
+    if unavailable is not None and not snap.ever_ready:
         notifier.status(f"model unavailable: {unavailable}")
         if notifier.enabled:
             # Under systemd a restart cannot fix this: fail the start now, with the
@@ -106,7 +107,7 @@ def _report(supervisor: Supervisor, server: uvicorn.Server, notifier: SystemdNot
             log.error("giving up: no worker can load the model: %s", unavailable)
             return "config_error"
         return "unavailable"  # by hand: the front stays up and /health says why
-    text = f"{ready}/{len(supervisor.slots)} workers ready"
+    text = f"{ready}/{len(snap.workers)} workers ready"
     if server.started and ready and not notifier.ready_sent:
         notifier.ready(text)
     notifier.status(text if ready else f"loading the model ({text})")
