@@ -1,6 +1,7 @@
-"""Every error the service raises on purpose, in one place.
+"""Every error the service raises on purpose: one family, one base.
 
-    AnalyzerError                    base; ``str(err)`` is a one-line message for a person
+    AnalyzerError                    base: ``code``, HTTP ``status``, ``retry_after``; ``str(err)``
+    │                                is a one-line message for a person
     ├── InputError                   the video or the request is at fault (HTTP 4xx)
     │   ├── EmptyFileError           zero bytes
     │   ├── NotAVideoError           no container/codec we can read
@@ -8,15 +9,19 @@
     │   ├── NoDecodableFramesError   opens, but not one frame decodes
     │   ├── VideoTooLongError        longer than the configured maximum duration
     │   ├── DecodeTimeoutError       the decoder took longer than the time allowed per file
-    │   └── InvalidOptionError       unknown aspect, frame count out of range ...
+    │   ├── InvalidOptionError       unknown aspect, frame count out of range ...
+    │   └── RequestRejected          (api/errors.py) the HTTP request itself is unusable
     ├── ModelLoadError               the model cannot be loaded; says which setting to change
-    └── AnalysisError                the model failed while running
+    ├── AnalysisError                the model failed while running
+    ├── ResourceError                (api/errors.py) a route's target is missing or not ready
+    ├── UnauthorizedError            (api/errors.py) no or a wrong API key
+    └── JobError                     (api/errors.py) the serving side refused or ended a job
 
-The serving side's errors (queue full, timeouts, crashed workers) subclass
-AnalyzerError in ``api/errors.py``.
+The serving side's families live in ``api/errors.py`` (analyzers/ never imports
+api/); ``api/http/errors.py`` alone turns any of them into an HTTP reply.
 
-Each class keeps its message in ``args`` only, so instances pickle cleanly
-across worker processes. They become HTTP errors only in ``api/``.
+Each class keeps its message in ``args`` (and what varies per instance in
+``__reduce__``), so instances pickle cleanly across worker processes.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ class AnalyzerError(Exception):
     """Base of every deliberate error; the message is meant for a person."""
 
     #: short machine-readable code used in JSON error bodies
-    code = "analyzer_error"
+    code: str = "analyzer_error"
+    #: the HTTP status the service answers with
+    status: int = 500
+    #: seconds a client should wait before trying again (a Retry-After header), if any
+    retry_after: int | None = None
+    #: the job the error is about, named in the JSON body
+    job_id: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -40,14 +51,17 @@ class InputError(AnalyzerError):
     """The uploaded video or the request options are at fault."""
 
     code = "invalid_input"
+    status = 422
 
 
 class EmptyFileError(InputError):
     code = "empty_file"
+    status = 400
 
 
 class NotAVideoError(InputError):
     code = "not_a_video"
+    status = 415
 
 
 class NoVideoStreamError(InputError):
@@ -72,6 +86,7 @@ class InvalidOptionError(InputError):
 
 class ModelLoadError(AnalyzerError):
     code = "model_load_failed"
+    status = 503
 
 
 class AnalysisError(AnalyzerError):

@@ -1,17 +1,25 @@
-"""Errors raised by the serving side (the analysis errors live in analyzers/errors.py).
+"""The serving side's errors, under the one base in analyzers/errors.py.
 
-    AnalyzerError (analyzers.errors)
+    AnalyzerError (analyzers.errors)        code, status, retry_after
     ├── InputError
-    │   └── RequestRejected        the HTTP request itself is unusable; code set per instance
-    └── JobError                   raised by the serving side for a job
-        ├── QueueFullError         too many jobs waiting (HTTP 503 + Retry-After)
-        ├── DrainingError          the service is shutting down (HTTP 503 + Retry-After)
-        ├── ModelUnavailableError  no worker can load the model (HTTP 503)
-        ├── StorageFullError       the disk cannot take the upload or the job (HTTP 507)
-        ├── JobTimeoutError        a job ran past its time limit (HTTP 504)
-        └── WorkerCrashedError     the worker died while analysing this video (HTTP 502)
+    │   └── RequestRejected                 the HTTP request is unusable; code per instance
+    ├── ResourceError                       the route's target is missing or not in that state
+    │   ├── JobNotFoundError                no such job (404)
+    │   ├── FrameNotFoundError              no such keyframe (404)
+    │   ├── NotCancellableError             the job runs or has ended (409)
+    │   └── NotDoneError                    no result to export yet (409)
+    ├── UnauthorizedError                   wrong API key (401)
+    └── JobError                            the serving side refused or ended a job
+        ├── QueueFullError                  too many jobs waiting (503 + Retry-After)
+        ├── DrainingError                   the service is shutting down (503 + Retry-After)
+        ├── ModelUnavailableError           no worker can load the model (503)
+        ├── StorageFullError                the disk cannot take the upload or the job (507)
+        ├── JobTimeoutError                 a job ran past its time limit (504)
+        ├── WorkerCrashedError              the worker died while analysing this video (502)
+        ├── JobCancelledError               cancelled by the client (409)
+        └── UploadMissingError              the upload vanished before its job ran (500)
 
-They pickle cleanly (message, and code where it varies, in ``args``).
+They pickle cleanly (message, and what varies per instance, in ``__reduce__``).
 Also here: ``disk_full`` (is this exception a full disk?) and ``shorten`` (a client's text
 echoed back in a message, cut to a readable length).
 """
@@ -24,6 +32,22 @@ from typing import Any
 
 from analyzers.errors import AnalyzerError, InputError
 
+#: HTTP status of each code a RequestRejected may carry
+REQUEST_STATUS = {
+    "missing_file": 400,
+    "empty_file": 400,
+    "bad_multipart": 400,
+    "too_many_files": 400,
+    "file_and_url": 400,
+    "url_not_allowed": 400,
+    "upload_too_large": 413,
+    "field_too_large": 413,
+    "not_multipart": 415,
+    "not_a_video_link": 415,
+    "url_fetch_failed": 422,
+    "url_timeout": 422,
+}
+
 
 class RequestRejected(InputError):
     """The request body, a form field or a header is unusable; ``code`` says which rule."""
@@ -31,9 +55,47 @@ class RequestRejected(InputError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+        self.status = REQUEST_STATUS.get(code, InputError.status)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.code, self.message))
+
+
+class ResourceError(AnalyzerError):
+    """The route's target does not exist, or is not in a state that allows the request."""
+
+    code = "not_found"
+    status = 404
+
+
+class JobNotFoundError(ResourceError):
+    code = "job_not_found"
+
+
+class FrameNotFoundError(ResourceError):
+    code = "frame_not_found"
+
+
+class NotCancellableError(ResourceError):
+    code = "not_cancellable"
+    status = 409
+
+    def __init__(self, message: str, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.job_id))
+
+
+class NotDoneError(ResourceError):
+    code = "not_done"
+    status = 409
+
+
+class UnauthorizedError(AnalyzerError):
+    code = "unauthorized"
+    status = 401
 
 
 class JobError(AnalyzerError):
@@ -42,26 +104,51 @@ class JobError(AnalyzerError):
 
 class QueueFullError(JobError):
     code = "queue_full"
+    status = 503
+
+    def __init__(self, queue_size: int, retry_after: int) -> None:
+        super().__init__(
+            f"the queue is full ({queue_size} videos waiting); retry in {retry_after} s"
+        )
+        self.queue_size, self.retry_after = queue_size, retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.queue_size, self.retry_after))
 
 
 class DrainingError(JobError):
     code = "draining"
+    status = 503
+    retry_after = 10
 
 
 class ModelUnavailableError(JobError):
     code = "model_unavailable"
+    status = 503
 
 
 class StorageFullError(JobError):
     code = "insufficient_storage"
+    status = 507
 
 
 class JobTimeoutError(JobError):
     code = "timed_out"
+    status = 504
 
 
 class WorkerCrashedError(JobError):
     code = "worker_crashed"
+    status = 502
+
+
+class JobCancelledError(JobError):
+    code = "cancelled"
+    status = 409
+
+
+class UploadMissingError(JobError):
+    code = "upload_missing"
 
 
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})

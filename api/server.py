@@ -1,27 +1,23 @@
-"""The front process: HTTP server in a thread, supervisor loop and signals in the main thread.
+"""The front process, wired in one place: every part is built and connected here.
 
 ``serve(settings)`` is what ``tiktok-analyzer serve`` calls; ``python -m api.server``
-does the same with settings from the environment only.
-
-SIGTERM/SIGINT: the handler only records the signal. The main loop then stops
-accepting work (503), lets running jobs finish for up to drain_timeout_s, keeps
-queued jobs in the store for the next start, stops the workers and returns 0.
-A second signal skips the rest of the drain.
+does the same with settings from the environment only. It opens the job store,
+starts the worker launcher and the supervisor, connects the supervisor's
+listeners (uploads removed, callbacks, waiting requests), builds the HTTP app
+(``api/http/app.py``) and runs uvicorn in a thread; the main thread runs
+``api/main_loop.py`` (signals, the supervisor's turns, systemd, the drain). On the
+way out it stops the workers (running jobs stay queued for the next start).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import socket
 import sqlite3
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 import uvicorn
 
@@ -38,9 +34,11 @@ from api.jobs.record import Job
 from api.jobs.retention import Retention
 from api.jobs.store import JobStore
 from api.logging_setup import FrontLogging, setup_front_logging
+from api.main_loop import EXIT_CONFIG, SignalRecorder, run_main_loop
 from api.pool.backends import BackendUnavailable, make_launcher
 from api.pool.devices import plan_devices, visible_gpu_count
-from api.pool.supervisor import Supervisor, storage_problem
+from api.pool.supervisor import Supervisor
+from api.pool.write_behind import storage_problem
 from api.sdnotify import Liveness, SystemdNotifier
 from api.settings import Settings, load_settings
 from monitoring.metrics import ServiceMetrics
@@ -49,29 +47,6 @@ log = logging.getLogger("api.server")
 
 #: seconds uvicorn waits for open connections once the drain is over
 HTTP_SHUTDOWN_GRACE_S = 5
-#: exit status for a configuration error a restart cannot fix (sysexits EX_CONFIG);
-#: the systemd unit lists it in RestartPreventExitStatus=
-EXIT_CONFIG = 78
-
-
-class SignalRecorder:
-    """Signal handlers that only write down what arrived and wake the main loop."""
-
-    def __init__(self, wake: Callable[[], None] | None = None) -> None:
-        self.received: list[int] = []
-        self.wake = wake
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._record)
-
-    def _record(self, sig: int, frame: FrameType | None) -> None:
-        self.received.append(sig)
-        if self.wake is not None:
-            self.wake()
-
-    def take(self) -> int | None:
-        return self.received.pop(0) if self.received else None
 
 
 def serve(settings: Settings) -> int:
@@ -134,6 +109,7 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     ctx = AppContext(
         settings, supervisor, store, Intake(settings, files, guard), metrics, liveness, keyframes
     )
+    supervisor.add_listener(ctx.waiters.notify)  # wakes POST /analyze?wait=true
     app = create_app(ctx)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -157,7 +133,7 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
     log.info("listening on http://%s:%s with %d worker(s)", host, port, len(supervisor.slots))
     code = 1
     try:
-        code = _main_loop(settings, supervisor, server, http, signals, notifier, liveness)
+        code = run_main_loop(settings, supervisor, server, http, signals, notifier, liveness)
     finally:
         supervisor.begin_drain()
         supervisor.shutdown()
@@ -171,72 +147,6 @@ def _serve(settings: Settings, logs: FrontLogging) -> int:
         sock.close()
         log.info("stopped (exit code %d)", code)
     return code
-
-
-def _main_loop(
-    settings: Settings,
-    supervisor: Supervisor,
-    server: uvicorn.Server,
-    http: threading.Thread,
-    signals: SignalRecorder,
-    notifier: SystemdNotifier,
-    liveness: Liveness,
-) -> int:
-    """The one loop: signals, the supervisor's turn, systemd notifications."""
-    drain_deadline: float | None = None
-    while True:
-        sig = signals.take()
-        if sig is not None:
-            name = signal.Signals(sig).name
-            if drain_deadline is not None:
-                log.warning("%s again: stopping without waiting for running jobs", name)
-                return 0
-            log.info(
-                "%s: draining; running jobs get up to %g s, queued jobs stay for the next start",
-                name,
-                settings.drain_timeout_s,
-            )
-            supervisor.begin_drain()
-            notifier.stopping()
-            drain_deadline = time.monotonic() + settings.drain_timeout_s
-        if drain_deadline is not None and _drained(supervisor, drain_deadline):
-            return 0
-        if not http.is_alive():
-            log.error("the HTTP server stopped unexpectedly")
-            return 1
-        supervisor.poll(0.5)
-        if _report(supervisor, server, notifier) == "config_error":
-            return EXIT_CONFIG
-        notifier.watchdog(liveness)
-
-
-def _drained(supervisor: Supervisor, deadline: float) -> bool:
-    running = supervisor.running_count()
-    if running == 0:
-        return True
-    if time.monotonic() > deadline:
-        log.warning("drain timeout: %d running job(s) will run again next start", running)
-        return True
-    return False
-
-
-def _report(supervisor: Supervisor, server: uvicorn.Server, notifier: SystemdNotifier) -> str:
-    """Tell systemd how the pool is; 'config_error' when it must give up starting."""
-    ready = sum(1 for s in supervisor.slots if s.loaded)
-    unavailable = supervisor.model_unavailable()
-    if unavailable is not None and not supervisor.ever_ready:
-        notifier.status(f"model unavailable: {unavailable}")
-        if notifier.enabled:
-            # Under systemd a restart cannot fix this: fail the start now, with the
-            # reason, and let RestartPreventExitStatus= stop the loop.
-            log.error("giving up: no worker can load the model: %s", unavailable)
-            return "config_error"
-        return "unavailable"  # by hand: the front stays up and /health says why
-    text = f"{ready}/{len(supervisor.slots)} workers ready"
-    if server.started and ready and not notifier.ready_sent:
-        notifier.ready(text)
-    notifier.status(text if ready else f"loading the model ({text})")
-    return "ok"
 
 
 def _bind(host: str, port: int) -> socket.socket:

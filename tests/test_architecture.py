@@ -158,3 +158,48 @@ def test_benchmarks_import_nothing_from_tests() -> None:
         if name == "tests" or name.startswith("tests.")
     ]
     assert offenders == []
+
+
+#: the house limits: a longer module or a larger class is probably two things
+MAX_MODULE_LINES = 450
+MAX_METHODS = 30
+
+
+def _product_modules() -> list[Path]:
+    return [p for top in (*PACKAGES, "scripts") for p in (REPO / top).rglob("*.py")]
+
+
+def large_classes(source: str, limit: int = MAX_METHODS) -> list[str]:
+    """``Class (n methods)`` for each class in ``source`` with more than ``limit`` methods."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+            methods = sum(1 for item in node.body if isinstance(item, kinds))
+            if methods > limit:
+                found.append(f"{node.name} ({methods} methods)")
+    return found
+
+
+def test_the_checker_counts_methods() -> None:
+    source = "class Big:\n" + "".join(f"    def m{i}(self): ...\n" for i in range(3))
+    assert large_classes(source, limit=2) == ["Big (3 methods)"]
+    assert large_classes(source, limit=3) == []
+
+
+def test_no_class_has_more_than_30_methods() -> None:
+    offenders = [
+        f"{p.relative_to(REPO)}: {found}"
+        for p in _product_modules()
+        for found in large_classes(p.read_text())
+    ]
+    assert offenders == []
+
+
+def test_no_product_module_is_over_450_lines() -> None:
+    offenders = [
+        f"{p.relative_to(REPO)} ({n} lines)"
+        for p in _product_modules()
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert offenders == []

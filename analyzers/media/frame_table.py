@@ -60,7 +60,7 @@ def index_stream(container: Any, stream: Any, fps: float, cancel: threading.Even
     """index_frames on an open container, which is left at the end of the file."""
     # The packet index is read from the demuxer, not from the header: it lists only frames
     # whose data really is in the file, and it tells the GOP structure the PyAV decoder
-    # plans its seeks with (analyzers.pyav_frames).
+    # plans its seeks with (analyzers.media.pyav_frames).
     stamps: list[int | None] = []
     keys: list[bool] = []
     complete = True

@@ -18,13 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from analyzers.errors import AnalyzerError
 from api import __version__
 from api.http.context import AppContext
-from api.http.errors import ApiError, error_response, status_for
+from api.http.errors import error_reply, error_response
 from api.http.middleware import ApiKeyMiddleware, MetricsMiddleware, OptionsMiddleware
 from api.http.openapi import build_openapi
-from api.http.routes_jobs import router
-from api.http.routes_ops import router as ops_router
-from api.http.routes_page import install_page
-from api.http.routes_web import router as web_router
+from api.http.routes import ROUTERS
+from api.http.routes.page import install_page
 from api.sdnotify import Liveness
 from api.settings import Settings
 
@@ -35,9 +33,8 @@ HELPER_THREADS = 8
 
 
 def create_app(ctx: AppContext) -> FastAPI:
-    """Build the HTTP app around an already constructed pool, job store and intake."""
+    """Build the HTTP app around an already wired context (api/server.py builds it)."""
     settings, metrics = ctx.settings, ctx.metrics
-    ctx.pool.add_listener(ctx.waiters.notify)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,14 +60,13 @@ def create_app(ctx: AppContext) -> FastAPI:
             'Every error body is `{"error": {"code": ..., "message": ...}}`.'
         ),
         lifespan=lifespan,
-        # Served by routes_page from vendored assets: the default ones come from a CDN.
+        # Served by routes/page.py from vendored assets: the default ones come from a CDN.
         docs_url=None,
         redoc_url=None,
     )
     app.state.ctx = ctx
-    app.include_router(router)
-    app.include_router(ops_router)
-    app.include_router(web_router)
+    for router in ROUTERS:
+        app.include_router(router)
     install_page(app)
     _install_error_handlers(app)
     app.add_middleware(OptionsMiddleware, routes=app.router.routes)
@@ -89,15 +85,9 @@ async def _tick_forever(liveness: Liveness) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.job_id)
-
     @app.exception_handler(AnalyzerError)
     async def analyzer_error(request: Request, exc: AnalyzerError) -> JSONResponse:
-        # A refusal that will pass by itself says when to come back.
-        headers = {"Retry-After": "10"} if exc.code == "draining" else None
-        return error_response(status_for(exc.code), exc.code, exc.message, headers)
+        return error_reply(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -62,7 +62,7 @@ class JobWaiters:
 
 @dataclass
 class AppContext:
-    """Everything a route needs; built once by create_app."""
+    """Everything a route needs; built once by api/server.py."""
 
     settings: Settings
     pool: Supervisor

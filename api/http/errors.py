@@ -1,4 +1,8 @@
-"""How errors become HTTP replies: status per error code, the JSON body, OpenAPI docs."""
+"""How errors become HTTP replies: status per error code, the JSON body, OpenAPI docs.
+
+The statuses are the error classes' own (analyzers/errors.py, api/errors.py); this is
+the only module that turns them into replies.
+"""
 
 from __future__ import annotations
 
@@ -6,65 +10,35 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from analyzers.errors import AnalyzerError
+from api.errors import REQUEST_STATUS, JobError
 from api.http.schemas import ErrorBody
 
-#: HTTP status for each error code; anything unknown is a server-side 500
+
+def family(cls: type[AnalyzerError] = AnalyzerError) -> list[type[AnalyzerError]]:
+    """Every class under ``cls`` in the error family, depth first."""
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *family(sub)]
+    return found
+
+
+#: HTTP status for each error code (a stored job keeps only its code); unknown codes are 500
 STATUS_BY_CODE = {
-    "missing_file": 400,
-    "empty_file": 400,
-    "bad_multipart": 400,
-    "too_many_files": 400,
-    "file_and_url": 400,
-    "url_not_allowed": 400,
-    "not_found": 404,
-    "job_not_found": 404,
-    "frame_not_found": 404,
-    "cancelled": 409,
-    "not_cancellable": 409,
-    "not_done": 409,
-    "upload_too_large": 413,
-    "field_too_large": 413,
-    "not_a_video": 415,
-    "not_multipart": 415,
-    "not_a_video_link": 415,
-    "invalid_input": 422,
-    "invalid_option": 422,
-    "no_video_stream": 422,
-    "no_decodable_frames": 422,
-    "video_too_long": 422,
-    "decode_timeout": 422,
-    "url_fetch_failed": 422,
-    "url_timeout": 422,
-    "worker_crashed": 502,
-    "queue_full": 503,
-    "draining": 503,
-    "model_load_failed": 503,
-    "model_unavailable": 503,
-    "timed_out": 504,
-    "insufficient_storage": 507,
+    **{cls.code: cls.status for cls in family() if cls is not JobError},
+    **REQUEST_STATUS,
 }
-
-
-class ApiError(Exception):
-    """An error reply decided by a route."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        headers: dict[str, str] | None = None,
-        job_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-        self.status = status or status_for(code)
-        self.headers, self.job_id = headers, job_id
 
 
 def status_for(code: str) -> int:
     return STATUS_BY_CODE.get(code, 500)
+
+
+def error_reply(exc: AnalyzerError) -> JSONResponse:
+    """The one way an error of the family becomes an HTTP reply."""
+    # A refusal that will pass by itself says when to come back.
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(exc.status, exc.code, exc.message, headers, exc.job_id)
 
 
 def error_response(

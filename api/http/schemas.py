@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field
 
 from analyzers.schema import AnalysisResult
 from api.jobs.record import Callback, CallbackStatus, Job, JobStatus, Progress
-
-WorkerStateName = Literal["STARTING", "READY", "BUSY", "ERROR", "RESTARTING", "STOPPED"]
+from api.pool.snapshot import WorkerState
 
 
 class ErrorDetail(BaseModel):
@@ -102,7 +101,7 @@ class ModelOut(BaseModel):
 
 class WorkerOut(BaseModel):
     id: int
-    state: WorkerStateName
+    state: WorkerState
     device: str
     pid: int | None = Field(description="the worker's process (a Ray actor's process on its node)")
     node: str | None = Field(None, description="Ray node id; null for the local backend")

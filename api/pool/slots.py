@@ -8,8 +8,10 @@ from typing import Any, Literal
 
 from api.jobs.record import Job, Progress
 from api.pool.handle import WorkerHandle
+from api.pool.snapshot import WorkerSnapshot, WorkerState
 
-WorkerState = Literal["STARTING", "READY", "BUSY", "ERROR", "RESTARTING", "STOPPED"]
+#: why a worker was lost (the label of the worker-restarts metric)
+LossReason = Literal["crashed", "hung", "timeout", "start_timeout", "load_failed"]
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -48,6 +50,19 @@ class Attempt:
     def active(self) -> bool:
         """Decoding or on the model: could have caused a crash of its worker."""
         return (self.begun and not self.prepared) or self.on_model
+
+    def timeout_message(self) -> str:
+        """Why the job was stopped for running past its limit, in words for the client."""
+        note = ""
+        if self.batch_size > 1:
+            note = (
+                f"; it shared the model with {self.batch_size - 1} other video(s) "
+                f"for {self.model_budget_s:.0f} s in all"
+            )
+        return (
+            f"analysis timed out after {self.limit_s:.0f} s "
+            f"(the limit for a {self.job.duration_s:.0f} s video){note}"
+        )
 
     def reset(self) -> None:
         self.queued_at = time.monotonic()
@@ -98,21 +113,36 @@ class Slot:
         self.handle, self.pid = None, None
         self.current_job, self.progress, self.ready_at = None, {}, None
 
+    def plan_restart(self, reason: LossReason, draining: bool) -> None:
+        """Set when the lost worker is replaced: after the back-off, or never."""
+        if self.state == "ERROR" and self.permanent_error:
+            self.restart_at = None  # a restart cannot fix it; /health says why
+            return
+        if reason == "timeout":
+            delay = 0.0  # the video was at fault, not the worker
+        else:
+            delay, self.backoff_s = self.backoff_s, min(self.backoff_s * 2, BACKOFF_MAX_S)
+        self.restart_at = time.monotonic() + delay
+        if self.state != "ERROR":
+            self.state = "RESTARTING"
+        if draining:
+            self.restart_at = None  # no new worker while shutting down
+
     def attempt(self, job_id: str) -> Attempt | None:
         return next((a for a in self.jobs if a.id == job_id), None)
 
-    def describe(self, now: float) -> dict[str, Any]:
+    def describe(self, now: float) -> WorkerSnapshot:
         """The worker as /health shows it (plus last_error for the reason line)."""
-        return {
-            "id": self.id,
-            "state": self.state,
-            "device": self.device,
-            "pid": self.pid,
-            "node": self.node,
-            "current_job": self.current_job or (self.jobs[0].id if self.jobs else None),
-            "restarts": self.restarts,
-            "last_heartbeat_age_s": (
+        return WorkerSnapshot(
+            id=self.id,
+            state=self.state,
+            device=self.device,
+            pid=self.pid,
+            node=self.node,
+            current_job=self.current_job or (self.jobs[0].id if self.jobs else None),
+            restarts=self.restarts,
+            last_heartbeat_age_s=(
                 round(now - self.last_heartbeat, 3) if self.last_heartbeat else None
             ),
-            "last_error": self.last_error,
-        }
+            last_error=self.last_error,
+        )

@@ -139,7 +139,7 @@ def test_an_upload_being_read_does_not_hold_the_supervisor(
     os.mkfifo(fifo)  # reading it blocks until the test writes: a slow, huge upload
     pool = Looping(tmp_path / "data")
     try:
-        wait_for(lambda: pool.sup.snapshot()["workers"][0]["state"] == "READY", 60, "ready")
+        wait_for(lambda: pool.sup.snapshot().workers[0].state == "READY", 60, "ready")
         job = pool.job(fifo)
         wait_for(lambda: pool.status(job) == "running", 60, "the job handed to the handle")
         # The upload is still being read, and the lock every HTTP request takes is free.

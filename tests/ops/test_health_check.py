@@ -229,7 +229,7 @@ MODEL_UNAVAILABLE = (
     "model_unavailable: permission denied: user tiktok-analyzer cannot read "
     "/srv/m/model.safetensors"
 )
-# What routes_ops.health_body answers while the job database cannot be written.
+# What api/http/health.py's health_body answers while the job database cannot be written.
 STORAGE_FULL = (
     "storage: disk full: cannot write the job database (database or disk is full); "
     "results are kept until it can write"

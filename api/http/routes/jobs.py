@@ -17,9 +17,16 @@ from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.errors import AnalyzerError, InvalidOptionError
 from analyzers.output.exports import MEDIA_TYPES, ExportFormat, export
 from analyzers.schema import AnalysisResult
-from api.errors import DrainingError, ModelUnavailableError, QueueFullError, shorten
+from api.errors import (
+    FrameNotFoundError,
+    JobNotFoundError,
+    NotCancellableError,
+    NotDoneError,
+    QueueFullError,
+    shorten,
+)
 from api.http.context import AppContext, Ctx
-from api.http.errors import ApiError, error_docs, error_response, status_for
+from api.http.errors import error_docs, error_response, status_for
 from api.http.schemas import JobOut, JobPage, job_out
 from api.jobs.intake import RequestOptions
 from api.jobs.record import JobStatus
@@ -130,7 +137,7 @@ async def analyze(
     job's error status if it failed; past the wait limit 202 and the job to poll.
     """
     try:
-        _refuse_if_busy(ctx)
+        ctx.pool.check_admission()
         submission = await ctx.intake.receive(
             request.headers,
             request.stream(),
@@ -154,7 +161,6 @@ async def analyze(
         ctx.intake.files.remove(job.upload)
         if isinstance(exc, QueueFullError):
             ctx.metrics.rejected.labels(exc.code).inc()
-            raise ApiError(exc.code, exc.message, headers=_retry_after(ctx)) from None
         raise
     if event is not None:
         try:
@@ -170,25 +176,10 @@ def _retry_after(ctx: AppContext) -> dict[str, str]:
     return {"Retry-After": str(ctx.pool.retry_after_s())}
 
 
-def _refuse_if_busy(ctx: AppContext) -> None:
-    if ctx.pool.draining:
-        raise DrainingError("the service is shutting down; retry in a few seconds")
-    reason = ctx.pool.model_unavailable()
-    if reason is not None:
-        raise ModelUnavailableError(f"no worker can load the model: {reason}")
-    if ctx.pool.queue_full():
-        retry = ctx.pool.retry_after_s()
-        raise ApiError(
-            "queue_full",
-            f"the queue is full ({ctx.settings.queue_size} videos waiting); retry in {retry} s",
-            headers={"Retry-After": str(retry)},
-        )
-
-
 def _job_reply(ctx: AppContext, job_id: str) -> Response:
     job = ctx.store.get(job_id)
     if job is None:  # only if the database was replaced under us
-        raise ApiError("job_not_found", f"no job {job_id}")
+        raise JobNotFoundError(f"no job {job_id}")
     body = job_out(job, progress=ctx.pool.progress(job.id)).model_dump(mode="json")
     if job.status == "done":
         return JSONResponse(body, status_code=200)
@@ -208,7 +199,7 @@ def _job_reply(ctx: AppContext, job_id: str) -> Response:
 async def get_job(ctx: Ctx, job_id: str) -> JobOut:
     job = await run_in_threadpool(ctx.store.get, job_id)
     if job is None:
-        raise ApiError("job_not_found", f"no job {shorten(job_id)}")
+        raise JobNotFoundError(f"no job {shorten(job_id)}")
     return job_out(job, progress=ctx.pool.progress(job.id))
 
 
@@ -258,11 +249,9 @@ async def cancel_job(ctx: Ctx, job_id: str) -> Any:
     if not await run_in_threadpool(ctx.pool.cancel, job_id):
         job = await run_in_threadpool(ctx.store.get, job_id)
         if job is None:
-            raise ApiError("job_not_found", f"no job {shorten(job_id)}")
-        raise ApiError(
-            "not_cancellable",
-            f"the job is {job.status}; only a queued job can be cancelled",
-            job_id=job_id,
+            raise JobNotFoundError(f"no job {shorten(job_id)}")
+        raise NotCancellableError(
+            f"the job is {job.status}; only a queued job can be cancelled", job_id
         )
     job = await run_in_threadpool(ctx.store.get, job_id)
     assert job is not None
@@ -284,7 +273,7 @@ async def get_frame(
     job = await run_in_threadpool(ctx.store.get, job_id)
     path = ctx.keyframes.path(job_id, n) if job is not None else None
     if path is None:
-        raise ApiError("frame_not_found", f"no keyframe {n} for job {shorten(job_id)}")
+        raise FrameNotFoundError(f"no keyframe {n} for job {shorten(job_id)}")
     # Keyframes never change once written: let the browser keep them.
     return FileResponse(
         path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
@@ -317,11 +306,9 @@ async def export_job(
 ) -> Response:
     job = await run_in_threadpool(ctx.store.get, job_id)
     if job is None:
-        raise ApiError("job_not_found", f"no job {shorten(job_id)}")
+        raise JobNotFoundError(f"no job {shorten(job_id)}")
     if job.status != "done" or job.result is None:
-        raise ApiError(
-            "not_done", f"the job is {job.status}; only a finished job has a result to export"
-        )
+        raise NotDoneError(f"the job is {job.status}; only a finished job has a result to export")
     text = export(AnalysisResult.model_validate(job.result), format)
     name = f"{Path(job.filename or job.id).stem}.{format}"
     return Response(

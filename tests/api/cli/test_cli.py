@@ -26,7 +26,7 @@ from analyzers.testing.clips import (
     make_video,
 )
 from api.cli import main
-from api.cli_output import ResultWriter
+from api.cli.output import ResultWriter
 
 #: the console script pip installed into the venv, as a user runs it
 SCRIPT = Path(sys.executable).with_name("tiktok-analyzer")

@@ -7,13 +7,18 @@ supervisor, the SQLite store and the metrics are the real ones.
 from __future__ import annotations
 
 import errno
+import io
 import sqlite3
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 
+from api.jobs.keyframes import KeyframeStore
 from api.jobs.record import Job, Progress
 from api.jobs.store import JobStore
 from api.pool.handle import WorkerGone, WorkerHandle, WorkerLauncher
@@ -30,8 +35,9 @@ from api.pool.protocol import (
     WorkerReady,
     WorkerStarting,
 )
-from api.pool.supervisor import Supervisor, storage_problem
+from api.pool.supervisor import Supervisor
 from api.pool.worker import Worker
+from api.pool.write_behind import storage_problem
 from api.settings import Settings
 from monitoring.metrics import ServiceMetrics
 
@@ -143,7 +149,7 @@ def test_a_job_goes_to_a_ready_worker_and_ends_done(pool: Pool) -> None:
     pool.say(0, _done(job))
     assert pool.status(job) == ("done", 0)
     assert pool.finished == [job.id]
-    assert pool.sup.snapshot()["workers"][0]["state"] == "READY"
+    assert pool.sup.snapshot().workers[0].state == "READY"
 
 
 def test_prefetch_sends_a_second_job_but_no_third(pool: Pool) -> None:
@@ -290,3 +296,53 @@ def test_a_full_quota_is_a_full_disk_too() -> None:
     assert quota.startswith("disk full: cannot write the job database")
     other = storage_problem(sqlite3.OperationalError("no such table: jobs"))
     assert other == "cannot write the job database: no such table: jobs"
+
+
+class LockWatchingKeyframes(KeyframeStore):
+    """The real keyframe store, noting whether the supervisor's lock was free at each write."""
+
+    def __init__(self, directory: Path, sup: Supervisor) -> None:
+        super().__init__(directory)
+        self.sup = sup
+        self.lock_free: list[bool] = []
+
+    def keep(self, job_id: str, jpegs: tuple[bytes | None, ...], result: dict[str, Any]) -> None:
+        # Another thread stands in for an HTTP request: can it take the lock now?
+        took: list[bool] = []
+
+        def try_lock() -> None:
+            got = self.sup._lock.acquire(blocking=False)
+            took.append(got)
+            if got:
+                self.sup._lock.release()
+
+        probe = threading.Thread(target=try_lock)
+        probe.start()
+        probe.join()
+        self.lock_free.append(took[0])
+        super().keep(job_id, jpegs, result)
+
+
+def test_keyframes_are_on_disk_before_done_and_written_without_the_lock(tmp_path: Path) -> None:
+    pool = Pool(tmp_path)
+    keyframes = LockWatchingKeyframes(tmp_path / "keyframes", pool.sup)
+    pool.sup.keyframes = keyframes
+    job = pool.job()
+    pool.say(0, READY)
+    pool.say(0, JobBegun(job.id), JobPrepared(job.id, 0.1), JobOnModel(job.id))
+    jpeg = _jpeg()
+    result = {"frames": [{"image": None}], "timings": {"total_s": 1.0}}
+    pool.say(0, JobDone(job.id, result, 1.0, 2.0, keyframes=(jpeg,)))
+    assert keyframes.lock_free == [True]
+    assert pool.status(job) == ("done", 0)
+    path = keyframes.path(job.id, 0)
+    assert path is not None and path.read_bytes() == jpeg
+    stored = pool.store.get(job.id)
+    assert stored is not None and stored.result is not None
+    assert stored.result["frames"][0]["image"] == f"/jobs/{job.id}/frames/0"
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, format="JPEG")
+    return out.getvalue()

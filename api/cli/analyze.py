@@ -20,9 +20,9 @@ from analyzers.options import AnalysisOptions
 from analyzers.pipeline import describe_prepared, prepare
 from analyzers.schema import ModelInfo
 from analyzers.stages import Stages
-from api.cli_inputs import expand_inputs
-from api.cli_output import ResultWriter, check_format
-from api.cli_progress import Display, make_display
+from api.cli.inputs import expand_inputs
+from api.cli.output import ResultWriter, check_format
+from api.cli.progress import Display, make_display
 from api.settings import Settings
 
 log = logging.getLogger("tiktok_analyzer.cli")

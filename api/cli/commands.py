@@ -1,4 +1,4 @@
-"""The `tiktok-analyzer` command: analyze, serve, make-test-model."""
+"""The `tiktok-analyzer` command's parser and its subcommands: analyze, serve, make-test-model."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.errors import AnalyzerError, InputError, InvalidOptionError
 from analyzers.registry import TEST_MODEL_KINDS
 from api import __version__
-from api.cli_analyze import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, AnalyzeRun
-from api.cli_output import FORMATS
+from api.cli.analyze import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, AnalyzeRun
+from api.cli.output import FORMATS
 from api.settings import Settings, load_settings
 
 #: 128 + the signal number, as a shell reports a process the signal ended
@@ -239,7 +239,3 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`... --json | head -1`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The HTTP routes, one module per resource; ``ROUTERS`` in the order the app includes them."""
+
+from api.http.routes import admin, board, health, info, jobs, metrics, session
+
+ROUTERS = [r.router for r in (jobs, health, metrics, admin, info, session, board)]
