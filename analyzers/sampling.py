@@ -181,7 +181,7 @@ def sample_frames(
     )
     options.validate(timeout_s)
     cancel = threading.Event()
-    return _run_with_timeout(
+    return run_with_timeout(
         functools.partial(_sample, Path(path), options, cancel), timeout_s, cancel
     )
 
@@ -211,7 +211,8 @@ def pick_frames(times: list[float], targets: list[float]) -> list[int]:
     return picks
 
 
-def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threading.Event) -> _T:
+def run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threading.Event) -> _T:
+    """``work()`` in a daemon thread, given up on (and counted as stuck) after ``timeout_s``."""
     # A thread rather than a process: frames come back without copying, and both decord
     # (ctypes) and PyAV release the GIL in C, so join() returns on time even while one is
     # stuck there. The worker process's heartbeat is the backstop for what a thread leaks.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import av
 import numpy as np
 
 from analyzers.decode_warnings import completeness_warnings, damage_warnings
-from analyzers.decoders import FrameTable
+from analyzers.decoders import DecodeCancelled, FrameTable
 from analyzers.errors import NoDecodableFramesError, VideoTooLongError
 from analyzers.probe import (
     choose_video_stream,
@@ -36,7 +37,7 @@ from analyzers.probe import (
 )
 from analyzers.pyav_demux import demux_packets
 from analyzers.pyav_frames import DecodeIssue, open_decoder, to_rgb
-from analyzers.sampling import SampledFrames, pick_frames
+from analyzers.sampling import SampledFrames, pick_frames, run_with_timeout
 from analyzers.schema import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,18 @@ def read_once(
         stream = choose_video_stream(container)
         audio = container.streams.best("audio") if request.audio_s is not None else None
         return _Pass(container, stream, audio, request, check).run()
+
+
+def read_within(path: str | Path, request: PassRequest, timeout_s: float) -> PassResult:
+    """read_once in a decoding thread given up on after ``timeout_s`` (DecodeTimeoutError),
+    so that a decoder stuck in C code cannot hold the job (see stuck_decoder_threads)."""
+    cancel = threading.Event()
+
+    def check() -> None:
+        if cancel.is_set():
+            raise DecodeCancelled
+
+    return run_with_timeout(lambda: read_once(path, request, check), timeout_s, cancel)
 
 
 class _Pass:
