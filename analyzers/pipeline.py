@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 #: frames kept per sampled frame in a shot-aware pass: shot-aware times fall between them
 GRID_PER_FRAME = 8
-#: memory the frames kept during a pass may take (the grid thins out for large frames)
+#: memory the frames kept during a pass may take (the grid thins out for large videos)
 KEPT_FRAMES_BYTES = 256 * 1024 * 1024
 
 TEST_MODEL_PREFIX = "random-weight test model"
@@ -181,8 +181,8 @@ def _pass_request(
     """What the one pass keeps: frames at the uniform targets, or a grid dense enough for
     any shot-aware time (bounded by memory), and the audio when Whisper will hear it."""
     if stages.wants_shots:
-        width, height = size or (info.width, info.height)
-        affordable = KEPT_FRAMES_BYTES // max(1, width * height * 3)
+        # Kept frames are decoded pictures at the stored size: about 1.5 bytes a pixel.
+        affordable = KEPT_FRAMES_BYTES // max(1, info.width * info.height * 3 // 2)
         count = max(options.frames, min(affordable, GRID_PER_FRAME * options.frames))
         points = grid(info.duration_s, count)
     else:

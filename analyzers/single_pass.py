@@ -3,8 +3,8 @@
 Shot-aware sampling cannot know its times before the whole video has been seen, so
 the pass decodes every frame once: each goes, scaled down by swscale, to the cut
 detector, and the frames on screen at the requested moments (a grid dense enough to
-serve any shot-aware time, plus the first frame of every shot) are kept at the
-sampling size; nothing else is kept, so memory stays bounded. The packets of the
+serve any shot-aware time, plus the first frame of every shot) are kept as decoded;
+nothing else is kept, so memory stays bounded (the caller sizes the grid). The packets of the
 chosen audio stream are decoded in the same demux loop, resampled to 16 kHz mono.
 After the pass, :func:`sample_kept` picks the sampled frames from the kept ones.
 """
@@ -84,7 +84,8 @@ class PassResult:
     times: list[float]
     cuts: list[int]
     kept_times: list[float]
-    kept: list[np.ndarray]
+    #: decoded frames (PyAV's), converted by sample_kept to RGB at the size asked for
+    kept: list[Any]
     issues: list[DecodeIssue]
     complete: bool
     #: 16 kHz mono float32; None when not asked for, or the file has no audio stream
@@ -92,6 +93,8 @@ class PassResult:
     shots_s: float = 0.0
     audio_decode_s: float = 0.0
     timed: bool = True
+    #: (width, height) as displayed the sampled frames are converted to; None: stored size
+    size: tuple[int, int] | None = None
 
 
 class AudioCollector:
@@ -185,7 +188,7 @@ class _Pass:
         self.previous: tuple[Any, float] | None = None
         self.times: list[float] = []
         self.kept_times: list[float] = []
-        self.kept: list[np.ndarray] = []
+        self.kept: list[Any] = []
         self.issues: list[DecodeIssue] = []
         self.complete = True
         self.timed = True
@@ -258,9 +261,11 @@ class _Pass:
         return len(self.times) / (self.fps or 30.0)
 
     def _keep(self, frame: Any, moment: float) -> None:
+        # The decoded frame itself is kept (a reference, no copy): converting every kept
+        # one would cost more than decoding it; only the sampled ones are converted.
         if self.kept_times and moment <= self.kept_times[-1]:
             return
-        self.kept.append(to_rgb(frame, self.request.size, self.rotation or 0))
+        self.kept.append(frame)
         self.kept_times.append(moment)
 
     def _result(self) -> PassResult:
@@ -282,6 +287,7 @@ class _Pass:
             shots_s=0.0 if self.detector is None else self.detector.seconds,
             audio_decode_s=0.0 if self.collector is None else self.collector.seconds,
             timed=self.timed,
+            size=self.request.size,
         )
 
 
@@ -300,7 +306,8 @@ def sample_kept(found: PassResult, targets: Sequence[float], uniform: bool) -> S
     last = max(0.0, table.span_s - 1e-6)
     wanted = sorted(min(max(0.0, t), last) for t in targets)
     picks = pick_frames(found.kept_times, wanted)
-    images = [found.kept[i] for i in picks]
+    rotation, size = found.video.rotation, found.size
+    images = [to_rgb(found.kept[i], size, rotation) for i in picks]
     times = [found.kept_times[i] for i in picks]
     warnings = completeness_warnings(found.video, table)
     served = len(pick_frames(found.times, wanted))  # what a frame-exact sampler would give

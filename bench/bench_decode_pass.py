@@ -122,7 +122,10 @@ def plain_decode(path: Path) -> float:
         for stream in streams:
             stream.thread_type = "AUTO"
         for packet in container.demux(streams):
-            packet.decode()
+            try:
+                packet.decode()
+            except av.error.FFmpegError:
+                continue  # a damaged packet: skipped, as the analysis skips it
     return time.perf_counter() - began
 
 

@@ -43,7 +43,7 @@ def test_frames_and_audio_come_from_one_open(tmp_path: Path, opens: list[str]) -
     assert abs(len(found.audio) - 2 * AUDIO_RATE) <= AUDIO_RATE // 10
     assert float(np.sqrt(np.mean(found.audio**2))) > 0.01  # the tone, not silence
     # each kept frame is the one on screen at its point
-    assert [read_frame_number(image) for image in found.kept] == [7, 22, 37, 52]
+    assert [read_frame_number(f.to_ndarray(format="rgb24")) for f in found.kept] == [7, 22, 37, 52]
 
 
 def test_uniform_sampling_from_the_pass_matches_the_sampler(tmp_path: Path) -> None:
