@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from analyzers.decode_warnings import completeness_warnings, damage_warnings
 from analyzers.decoders import DecodeCancelled, FrameTable
@@ -182,6 +183,9 @@ class _Pass:
         self.collector = None if audio is None else AudioCollector(request.audio_s)
         self.detector = None if request.cuts is None else request.cuts(self.fps)
         self.small: tuple[int, int] | None = None
+        # One reformatter for the whole pass: frame.to_ndarray(width=...) builds a new
+        # swscale context per call, which costs more than decoding a small frame.
+        self.reformatter = VideoReformatter()
         self.points = sorted(request.points)
         self.next_point = 0
         self.rotation: int | None = self.tag
@@ -235,12 +239,13 @@ class _Pass:
             if self.small is None:
                 self.small = self.detector.size_for(frame.width, frame.height)
             began = time.perf_counter()
-            small = frame.to_ndarray(
+            small = self.reformatter.reformat(
+                frame,
                 width=self.small[0],
                 height=self.small[1],
                 format="rgb24",
                 interpolation="FAST_BILINEAR",
-            )
+            ).to_ndarray()
             self.detector.seconds += time.perf_counter() - began
             cut = self.detector.feed(small)
         while self.next_point < len(self.points) and self.points[self.next_point] < moment:
