@@ -311,8 +311,8 @@ def sample_kept(found: PassResult, targets: Sequence[float], uniform: bool) -> S
     last = max(0.0, table.span_s - 1e-6)
     wanted = sorted(min(max(0.0, t), last) for t in targets)
     picks = pick_frames(found.kept_times, wanted)
-    rotation, size = found.video.rotation, found.size
-    images = [to_rgb(found.kept[i], size, rotation) for i in picks]
+    rotation, size, reformatter = found.video.rotation, found.size, VideoReformatter()
+    images = [to_rgb(found.kept[i], size, rotation, reformatter) for i in picks]
     times = [found.kept_times[i] for i in picks]
     warnings = completeness_warnings(found.video, table)
     served = len(pick_frames(found.times, wanted))  # what a frame-exact sampler would give
