@@ -152,7 +152,7 @@ def _prepare_in_one_pass(
     else:
         targets = target_times(frame_table(found).span_s, options.frames)
     sampled = sample_kept(found, targets, uniform=shots is None)
-    stages_s = {"shots": round(found.shots_s, 3)} if shots is not None else {}
+    stages_s = {"shots": round(found.shots_s, 3)}  # 0 with uniform sampling, as before
     prepared = PreparedVideo(
         video=sampled.video,
         timestamps=sampled.timestamps,

@@ -118,7 +118,9 @@ def plain_decode(path: Path) -> float:
     """Seconds to decode every video and audio frame of ``path`` (frame threads on)."""
     began = time.perf_counter()
     with av.open(str(path)) as container:
-        streams = [*container.streams.video[:1], *container.streams.audio[:1]]
+        # The streams the analysis reads: FFmpeg's best video and audio stream.
+        best = (container.streams.best("video"), container.streams.best("audio"))
+        streams = [stream for stream in best if stream is not None]
         for stream in streams:
             stream.thread_type = "AUTO"
         for packet in container.demux(streams):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from analyzers.sampling import sample_frames, target_times
-from analyzers.single_pass import AUDIO_RATE, PassRequest, read_once, sample_kept
+from analyzers.single_pass import AUDIO_RATE, PassRequest, frame_table, read_once, sample_kept
 from analyzers.stages.shots import CutDetector
-from tests.media import make_video, read_frame_number
+from tests.media import make_damaged_video, make_truncated_video, make_video, read_frame_number
 from tests.media_overlays import make_story_video
 
 FPS = 30
@@ -78,3 +78,21 @@ def test_a_flash_shorter_than_a_shot_is_not_a_cut() -> None:
     # the flash opens a shot; its return two frames later is too soon to be another one
     assert [i for i, cut in enumerate(flags) if cut] == [20, 42]
     assert detector.cuts == [20, 42]
+
+
+def test_a_damaged_file_gives_frames_and_says_so(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "s.mp4", width=160, height=96, duration_s=3.0, keyint_s=0.5)
+    damaged = make_damaged_video(source, tmp_path / "d.mp4", start=0.4, end=0.6)
+    found = read_once(damaged, PassRequest(cuts=CutDetector, points=target_times(3.0, 6)))
+    sampled = sample_kept(found, target_times(3.0, 6), uniform=True)
+    assert found.issues and len(sampled.images) >= 4
+    assert any(w.startswith("the video is damaged") for w in sampled.warnings)
+
+
+def test_a_cut_short_file_is_sampled_in_the_part_that_is_there(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "s.mp4", width=160, height=96, duration_s=6.0)
+    cut = make_truncated_video(source, tmp_path / "t.mp4", keep=0.5)
+    found = read_once(cut, PassRequest(points=target_times(6.0, 4)))
+    sampled = sample_kept(found, target_times(frame_table(found).span_s, 4), uniform=True)
+    assert sampled.images and max(sampled.timestamps) < 6.0
+    assert any(w.startswith("the file is incomplete") for w in sampled.warnings)
