@@ -4,7 +4,9 @@ Split in two steps so a worker can run ``prepare`` (CPU: decode, preprocess)
 for the next video while ``describe_prepared`` (model) runs the current one.
 With :class:`analyzers.stages.Stages` given, ``prepare`` also finds the shots
 (and samples at least one frame in each), reads on-screen text, encodes the
-keyframe JPEGs and decodes the audio; ``describe_prepared`` adds Whisper.
+keyframe JPEGs and decodes the audio; ``describe_prepared`` adds Whisper. When shots
+or audio are wanted, one pass over one open file (analyzers.single_pass) gives the
+shots, the sampled frames and the audio; a probe handed in (the job's) is not redone.
 
 Keyframes contract: ``prepared.keyframes[i]`` is the JPEG of ``result.frames[i]``
 (None where it could not be encoded); the caller stores them and fills

@@ -4,9 +4,10 @@ Shot-aware sampling cannot know its times before the whole video has been seen, 
 the pass decodes every frame once: each goes, scaled down by swscale, to the cut
 detector, and the frames on screen at the requested moments (a grid dense enough to
 serve any shot-aware time, plus the first frame of every shot) are kept as decoded;
-nothing else is kept, so memory stays bounded (the caller sizes the grid). The packets of the
-chosen audio stream are decoded in the same demux loop, resampled to 16 kHz mono.
-After the pass, :func:`sample_kept` picks the sampled frames from the kept ones.
+nothing else is kept, so memory stays bounded (the caller sizes the grid). The
+packets of the chosen audio stream are decoded in the same demux loop, resampled to
+16 kHz mono. After the pass, :func:`sample_kept` picks the sampled frames from the
+kept ones and converts only those.
 """
 
 from __future__ import annotations
