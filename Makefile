@@ -23,8 +23,6 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[dev,ray]"
-	# Shot detection: scenedetect without its opencv-python requirement (see pyproject.toml).
-	$(PY) -m pip install --quiet --no-deps "scenedetect[opencv-headless]==0.7.2"
 	@if [ "$$(id -u)" = 0 ]; then \
 	  dpkg -s $(STAGE_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(STAGE_PACKAGES) >/dev/null; }; \

@@ -4,7 +4,9 @@ Split in two steps so a worker can run ``prepare`` (CPU: decode, preprocess)
 for the next video while ``describe_prepared`` (model) runs the current one.
 With :class:`analyzers.stages.Stages` given, ``prepare`` also finds the shots
 (and samples at least one frame in each), reads on-screen text, encodes the
-keyframe JPEGs and decodes the audio; ``describe_prepared`` adds Whisper.
+keyframe JPEGs and decodes the audio; ``describe_prepared`` adds Whisper. When shots
+or audio are wanted, one pass over one open file (analyzers.media.single_pass) gives the
+shots, the sampled frames and the audio; a probe handed in (the job's) is not redone.
 
 Keyframes contract: ``prepared.keyframes[i]`` is the JPEG of ``result.frames[i]``
 (None where it could not be encoded); the caller stores them and fills
@@ -21,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from analyzers.answers import StageFindings, aggregate_aspects, summarize
 from analyzers.base import Analyzer, FrameCaption, ProgressCallback
+from analyzers.errors import VideoTooLongError
 from analyzers.media.probe import probe_video
-from analyzers.media.sampling import sample_frames
+from analyzers.media.sampling import sample_frames, target_times
+from analyzers.media.single_pass import PassRequest, frame_table, grid, read_within, sample_kept
 from analyzers.options import AnalysisOptions
 from analyzers.schema import (
     AnalysisResult,
@@ -35,11 +39,17 @@ from analyzers.schema import (
 )
 from analyzers.stages.keyframes import KEYFRAME_HEIGHT, keyframe_jpegs
 from analyzers.stages.ocr import OCR_LONG_SIDE
+from analyzers.stages.shots import CutDetector, shot_times, shots_from_cuts
 
 if TYPE_CHECKING:
     from analyzers.stages import Stages
     from analyzers.stages.speech import AudioTrack
 
+
+#: frames kept per sampled frame in a shot-aware pass: shot-aware times fall between them
+GRID_PER_FRAME = 8
+#: memory the frames kept during a pass may take (the grid thins out for large videos)
+KEPT_FRAMES_BYTES = 256 * 1024 * 1024
 
 TEST_MODEL_PREFIX = "random-weight test model"
 TEST_MODEL_WARNING = (
@@ -91,11 +101,113 @@ def prepare(
     options: AnalysisOptions,
     stages: Stages | None = None,
     threads: int | None = None,
+    probe: VideoInfo | None = None,
 ) -> PreparedVideo:
     """Probe, sample and preprocess (plus the stages' CPU work); safe to run beside the model.
 
-    ``threads``: decoder threads (None: the sampler chooses per file)."""
+    ``threads``: decoder threads (None: the sampler chooses per file). ``probe``: the file's
+    VideoInfo when the caller has it already (the job's, read at intake): not read again."""
     started = time.perf_counter()
+    if stages is not None and one_pass_serves(options, stages):
+        probe = probe if probe is not None else probe_video(path)
+    if stages is not None and probe is not None and _one_pass_fits(options, stages, probe):
+        prepared = _prepare_in_one_pass(path, analyzer, options, stages, threads, probe)
+    else:
+        prepared = _prepare_in_steps(path, analyzer, options, stages, threads, probe)
+    prepared.decode_s = time.perf_counter() - started
+    return prepared
+
+
+def one_pass_serves(options: AnalysisOptions, stages: Stages) -> bool:
+    """True when shots or audio need every frame or packet decoded: then one pass does all."""
+    # Without them the sampler's planned seeks decode far less; decord (chosen on purpose)
+    # and keyframe seeking keep their own readers.
+    wanted = stages.wants_shots or stages.transcriber is not None
+    return wanted and options.decoder != "decord" and options.seek == "exact"
+
+
+def _one_pass_fits(options: AnalysisOptions, stages: Stages, probe: VideoInfo) -> bool:
+    # A header without a duration (raw .h264) leaves nothing to spread the kept frames over.
+    return one_pass_serves(options, stages) and probe.duration_s > 0
+
+
+def _prepare_in_one_pass(
+    path: str | Path,
+    analyzer: Analyzer,
+    options: AnalysisOptions,
+    stages: Stages,
+    threads: int | None,
+    info: VideoInfo,
+) -> PreparedVideo:
+    """Shots, sampled frames and the audio from one open container and one decode pass."""
+    if info.duration_s > options.max_duration_s:
+        raise VideoTooLongError(
+            f"the video is {info.duration_s:.1f} s long; the limit is {options.max_duration_s:g} s"
+        )
+    size = _frame_size(info, analyzer.input_size, stages)
+    request = _pass_request(info, size, options, stages, threads)
+    found = read_within(path, request, options.decode_timeout_s)
+    shots = None
+    if stages.wants_shots and found.times:
+        shots = shots_from_cuts(found.cuts, found.times, found.video.duration_s)
+        targets = shot_times(shots, options.frames)
+    else:
+        targets = target_times(frame_table(found).span_s, options.frames)
+    sampled = sample_kept(found, targets, uniform=shots is None)
+    stages_s = {"shots": round(found.shots_s, 3)}  # 0 with uniform sampling, as before
+    prepared = PreparedVideo(
+        video=sampled.video,
+        timestamps=sampled.timestamps,
+        model_input=analyzer.preprocess(sampled.images),
+        aspects=options.aspects,
+        decode_s=0.0,
+        warnings=[*stages.load_warnings, *sampled.warnings],
+        shots=shots,
+        stages_s=stages_s,
+    )
+    if stages.transcriber is not None:
+        prepared.audio = stages.audio_from(found.audio)
+        prepared.speech_checked = True
+        stages_s["audio"] = round(found.audio_decode_s, 3)
+    _run_cpu_stages(prepared, path, sampled.images, stages)
+    return prepared
+
+
+def _pass_request(
+    info: VideoInfo,
+    size: tuple[int, int] | None,
+    options: AnalysisOptions,
+    stages: Stages,
+    threads: int | None,
+) -> PassRequest:
+    """What the one pass keeps: frames at the uniform targets, or a grid dense enough for
+    any shot-aware time (bounded by memory), and the audio when Whisper will hear it."""
+    if stages.wants_shots:
+        # Kept frames are decoded pictures at the stored size: about 1.5 bytes a pixel.
+        affordable = KEPT_FRAMES_BYTES // max(1, info.width * info.height * 3 // 2)
+        count = max(options.frames, min(affordable, GRID_PER_FRAME * options.frames))
+        points = grid(info.duration_s, count)
+    else:
+        points = target_times(info.duration_s, options.frames)
+    return PassRequest(
+        cuts=CutDetector if stages.wants_shots else None,
+        points=points,
+        size=size,
+        audio_s=info.duration_s if stages.transcriber is not None else None,
+        threads=threads,
+        max_duration_s=options.max_duration_s,
+    )
+
+
+def _prepare_in_steps(
+    path: str | Path,
+    analyzer: Analyzer,
+    options: AnalysisOptions,
+    stages: Stages | None,
+    threads: int | None,
+    probe: VideoInfo | None,
+) -> PreparedVideo:
+    """Shots (their own pass), then the sampler's planned decode, then the audio."""
     warnings: list[str] = []
     stages_s: dict[str, float] = {}
     size = analyzer.input_size
@@ -103,7 +215,7 @@ def prepare(
     times: list[float] | None = None
     if stages is not None:
         warnings += stages.load_warnings
-        info = probe_video(path)
+        info = probe if probe is not None else probe_video(path)
         size = _frame_size(info, size, stages)
         if info.duration_s <= options.max_duration_s:  # too long: sampling refuses it next
             began = time.perf_counter()
@@ -137,15 +249,21 @@ def prepare(
         stages_s=stages_s,
     )
     if stages is not None:
+        if stages.transcriber is not None:
+            began = time.perf_counter()
+            prepared.audio = stages.decode_audio(
+                path, prepared.video.has_audio, prepared.video.duration_s
+            )
+            prepared.speech_checked = True
+            stages_s["audio"] = round(time.perf_counter() - began, 3)
         _run_cpu_stages(prepared, path, sampled.images, stages)
-    prepared.decode_s = time.perf_counter() - started
     return prepared
 
 
 def _run_cpu_stages(
     prepared: PreparedVideo, path: str | Path, images: list[Any], stages: Stages
 ) -> None:
-    """OCR, keyframe JPEGs and the audio decode: the stages' work that needs no model."""
+    """OCR and keyframe JPEGs: the stages' work on the sampled frames that needs no model."""
     seconds = prepared.stages_s
     began = time.perf_counter()
     prepared.text_overlays, found = stages.read_text(images, prepared.timestamps)
@@ -157,13 +275,6 @@ def _run_cpu_stages(
         prepared.keyframes, found = keyframe_jpegs(images)
         prepared.warnings += found
         seconds["keyframes"] = round(time.perf_counter() - began, 3)
-    if stages.transcriber is not None:
-        began = time.perf_counter()
-        prepared.audio = stages.decode_audio(
-            path, prepared.video.has_audio, prepared.video.duration_s
-        )
-        prepared.speech_checked = True
-        seconds["audio"] = round(time.perf_counter() - began, 3)
 
 
 def _shot_of(timestamp_s: float, shots: list[Shot] | None) -> int | None:

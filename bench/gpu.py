@@ -17,6 +17,13 @@ use when several jobs are queued.
 Without a GPU (or NVML) it says so and runs on the CPU: with ``--model DIR`` of the
 tiny random-weight model (``tiktok-analyzer make-test-model DIR``) that proves the
 script works, not what a GPU does.
+
+    python bench/gpu.py --real-size [videos ...] [--quantization int8 fp16]
+
+builds BLIP-2 at the real OPT-2.7b size with random weights in memory (no download; see
+bench/real_size_blip2.py), every answer exactly ``--max-new-tokens`` long, and without
+videos generates a few clips (720x1280 30 fps, 1080x1920 60 fps, HEVC). It needs a CUDA
+GPU; ``--smoke --device cpu --quantization fp32`` runs the same code at a tiny size.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import argparse
 import functools
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +47,8 @@ from analyzers.models.blip2.analyzer import Blip2Analyzer  # noqa: E402
 from analyzers.options import AnalysisOptions  # noqa: E402
 from analyzers.pipeline import PreparedVideo, describe_prepared, prepare  # noqa: E402
 from api.settings import Settings  # noqa: E402
+from bench.bench_decode_pass import CLIPS, Clip, make_clip  # noqa: E402
+from bench.real_size_blip2 import REAL_SIZES, SMOKE_SIZES, RealSizeBlip2  # noqa: E402
 
 SAMPLE_EVERY_S = 0.05
 
@@ -157,14 +167,16 @@ def grouped(
 
 def run_quantization(
     args: argparse.Namespace, quantization: str, videos: list[Path], sampler: GpuSampler
-) -> None:
+) -> list[str]:
     import torch
 
     config = AnalyzerConfig(
         model=args.model, quantization=quantization, device=args.device,
         batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
     )  # fmt: skip
-    analyzer = Blip2Analyzer(config)
+    analyzer: Blip2Analyzer = Blip2Analyzer(config)
+    if args.real_size:
+        analyzer = RealSizeBlip2(config, SMOKE_SIZES if args.smoke else REAL_SIZES)
     started = time.perf_counter()
     info = analyzer.load()
     loaded_s = time.perf_counter() - started
@@ -180,6 +192,7 @@ def run_quantization(
     passes = [functools.partial(one_at_a_time, analyzer, info, videos, options)]
     if args.group > 1:
         passes.append(functools.partial(grouped, analyzer, videos, options, args.group))
+    summaries: list[str] = []
     for run in passes:
         print(f"  {'video':<40}{'length s':>8}{'decode s':>9}{'model s':>9}{'realtime':>9}")
         if gpu:
@@ -193,14 +206,42 @@ def run_quantization(
         if gpu:
             result.torch_peak = int(torch.cuda.max_memory_allocated())
         print(result.summary(gpu), flush=True)
+        summaries.append(f"{quantization} {result.summary(gpu)}")
     analyzer.release_memory()
+    return summaries
+
+
+def generated_clips(folder: Path, smoke: bool) -> list[Path]:
+    """A few clips of different sizes, rates and codecs (tiny ones for --smoke)."""
+    if smoke:
+        return [make_clip(Clip("smoke.mp4", 160, 288, 30, 2.0, "libx264", True), folder)]
+    return [make_clip(clip, folder) for clip in CLIPS]
+
+
+def pick_device(args: argparse.Namespace) -> str | None:
+    """The device for --real-size, or None after saying why it cannot run here."""
+    import torch
+
+    if args.device == "cpu":
+        if not args.smoke:
+            print("--real-size on the CPU would take hours: add --smoke for a tiny-size check")
+            return None
+        return "cpu"
+    if not torch.cuda.is_available():
+        print(
+            "--real-size needs a CUDA GPU (torch sees none): the OPT-2.7b-size model is "
+            "measured on a GPU only. For a check that the script runs here: "
+            "--real-size --smoke --device cpu --quantization fp32"
+        )
+        return None
+    return "cuda" if args.device == "auto" else args.device
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("videos", nargs="+", type=Path)
+    parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--model", default=Settings().model, help="hub id or local directory")
     parser.add_argument("--quantization", nargs="+", default=["int8", "fp16"])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -208,7 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--group", type=int, default=4, help="videos per describe_many pass")
+    parser.add_argument(
+        "--real-size", action="store_true", help="random-weight BLIP-2 at OPT-2.7b size"
+    )
+    parser.add_argument("--smoke", action="store_true", help="with --real-size: tiny sizes")
     args = parser.parse_args(argv)
+    if args.real_size:
+        device = pick_device(args)
+        if device is None:
+            return 2
+        args.device = device
+    elif not args.videos:
+        parser.error("give the videos to describe (or --real-size, which makes its own)")
     missing = [str(p) for p in args.videos if not p.is_file()]
     if missing:
         parser.error(f"no such file: {', '.join(missing)}")
@@ -228,8 +280,14 @@ def main(argv: list[str] | None = None) -> int:
         # One thread: two OpenMP threads spinning against other work on a small shared
         # machine can be 10x slower, and no GPU figure comes from this run anyway.
         torch.set_num_threads(1)
-    for quantization in args.quantization:
-        run_quantization(args, quantization, list(args.videos), sampler)
+    with tempfile.TemporaryDirectory() as tmp:
+        videos = list(args.videos) or generated_clips(Path(tmp), args.smoke)
+        summaries: list[str] = []
+        for quantization in args.quantization:
+            summaries += run_quantization(args, quantization, videos, sampler)
+    print("\n## side by side")
+    for line in summaries:
+        print(f"  {line}")
     return 0
 
 

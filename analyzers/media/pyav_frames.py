@@ -397,14 +397,23 @@ def _reason(err: Exception) -> str:
     return str(getattr(err, "strerror", None) or type(err).__name__)
 
 
-def to_rgb(frame: Any, size: tuple[int, int] | None, rotation: int) -> np.ndarray:
-    """RGB uint8 HxWx3 in display orientation; ``size`` is (width, height) as displayed."""
+def to_rgb(
+    frame: Any, size: tuple[int, int] | None, rotation: int, reformatter: Any = None
+) -> np.ndarray:
+    """RGB uint8 HxWx3 in display orientation; ``size`` is (width, height) as displayed.
+
+    ``reformatter``: a VideoReformatter to reuse (its swscale context) across frames."""
     if size is None:
         array = frame.to_ndarray(format="rgb24")
     else:
         width, height = size
         if rotation in (90, 270):  # swscale works on the stored picture: scale, then turn
             width, height = height, width
-        array = frame.to_ndarray(format="rgb24", width=width, height=height)
+        if reformatter is None:
+            array = frame.to_ndarray(format="rgb24", width=width, height=height)
+        else:
+            array = reformatter.reformat(
+                frame, width=width, height=height, format="rgb24"
+            ).to_ndarray()
     turns = (-rotation // 90) % 4  # np.rot90 turns counter-clockwise; rotation is clockwise
     return np.ascontiguousarray(np.rot90(array, turns)) if turns else np.asarray(array)

@@ -44,6 +44,7 @@ from analyzers.errors import (
     NoDecodableFramesError,
     VideoTooLongError,
 )
+from analyzers.media.decode_warnings import completeness_warnings, damage_warnings
 from analyzers.media.decord_frames import DecordMissing, decode_with_decord
 from analyzers.media.frame_table import DecodeCancelled, FrameTable, index_stream
 from analyzers.media.probe import (
@@ -175,7 +176,7 @@ def sample_frames(
     )
     options.validate(timeout_s)
     cancel = threading.Event()
-    return _run_with_timeout(
+    return run_with_timeout(
         functools.partial(_sample, Path(path), options, cancel), timeout_s, cancel
     )
 
@@ -205,7 +206,8 @@ def pick_frames(times: list[float], targets: list[float]) -> list[int]:
     return picks
 
 
-def _run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threading.Event) -> _T:
+def run_with_timeout(work: Callable[[], _T], timeout_s: float, cancel: threading.Event) -> _T:
+    """``work()`` in a daemon thread, given up on (and counted as stuck) after ``timeout_s``."""
     # A thread rather than a process: frames come back without copying, and both decord
     # (ctypes) and PyAV release the GIL in C, so join() returns on time even while one is
     # stuck there. The worker process's heartbeat is the backstop for what a thread leaks.
@@ -258,21 +260,12 @@ def _sample(path: Path, options: _Options, cancel: threading.Event) -> SampledFr
         plan = _plan(table, options)
         decoded, used = _decode(path, container, stream, info, table, plan, options, tag, cancel)
     images, times = _strictly_increasing(decoded.images, decoded.times)
-    warnings = _completeness_warnings(info, table) + plan.warnings
     wanted = len(plan.picks) + len(plan.keyframes)
-    if decoded.issues:
-        warnings.append(
-            f"the video is damaged: {len(decoded.issues)} frame(s) could not be decoded, the "
-            f"first near {decoded.issues[0].time_s:.1f} s; frames after that may show artefacts"
-        )
+    warnings = completeness_warnings(info, table) + plan.warnings
+    warnings += damage_warnings(decoded.issues, len(images), wanted)
     if not images:
         raise NoDecodableFramesError(
             f"not one frame of the {info.codec} video could be decoded; the file is damaged"
-        )
-    if len(images) < wanted:
-        warnings.append(
-            f"only {len(images)} of {wanted} sampled frames could be decoded; "
-            "the damaged parts of the video are not described"
         )
     # Headers of raw streams (.h264) state no duration or frame count: the table knows them.
     rotation = tag if tag is not None else (decoded.rotation or 0)
@@ -333,16 +326,6 @@ def _strictly_increasing(
             kept_images.append(image)
             kept_times.append(moment)
     return kept_images, kept_times
-
-
-def _completeness_warnings(info: VideoInfo, table: FrameTable) -> list[str]:
-    readable = table.span_s
-    if table.complete and readable >= info.duration_s - max(1.0, 0.05 * info.duration_s):
-        return []
-    return [
-        f"the file is incomplete: only {readable:.1f} s of its {info.duration_s:.1f} s "
-        "could be read, and frames were sampled from that part"
-    ]
 
 
 def _decode(

@@ -18,7 +18,13 @@ from analyzers.errors import AnalyzerError
 from analyzers.schema import Shot, TextOverlay, Transcript
 from analyzers.stages.ocr import OcrReader, OcrUnavailable, merge_overlays
 from analyzers.stages.shots import ShotsTimeout, detect_shots, shot_times
-from analyzers.stages.speech import AudioTrack, Transcriber, check_audio, load_whisper
+from analyzers.stages.speech import (
+    AudioTrack,
+    Transcriber,
+    audio_track,
+    check_audio,
+    load_whisper,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +61,11 @@ class Stages:
     ocr: OcrReader | None = None
     transcriber: Transcriber | None = None
     load_warnings: list[str] = field(default_factory=list)
-    shots_available: bool = True
 
     @classmethod
     def load(cls, config: StagesConfig) -> Stages:
         """Load what the config asks for; a stage that cannot load is skipped with a warning."""
         stages = cls(config)
-        if config.sampling == "shots":
-            try:
-                import cv2  # noqa: F401
-                import scenedetect  # noqa: F401
-            except ImportError as exc:
-                stages.shots_available = False
-                stages._skip("shot detection", f"{exc}; install scenedetect[opencv-headless]")
         if config.ocr:
             try:
                 stages.ocr = OcrReader(config.ocr_langs)
@@ -97,6 +95,11 @@ class Stages:
         self.transcriber = None
 
     @property
+    def wants_shots(self) -> bool:
+        """True when the frames are sampled by shots (cut detection runs)."""
+        return self.config.sampling == "shots"
+
+    @property
     def wants_large_frames(self) -> bool:
         """True when the sampled frames must be sharper than the model's input (OCR, JPEGs)."""
         return self.ocr is not None or self.config.keyframes
@@ -105,7 +108,7 @@ class Stages:
         self, path: str | Path, duration_s: float, frames: int, deadline_s: float
     ) -> tuple[list[Shot] | None, list[float] | None, list[str]]:
         """Shots and the times to sample, or (None, None, warnings) for uniform sampling."""
-        if self.config.sampling != "shots" or not self.shots_available:
+        if not self.wants_shots:
             return None, None, []
         try:
             found = detect_shots(path, duration_s=duration_s, deadline_s=deadline_s)
@@ -134,6 +137,12 @@ class Stages:
         if self.transcriber is None or not has_audio:
             return None
         return check_audio(path, max_s)
+
+    def audio_from(self, samples: np.ndarray | None) -> AudioTrack | None:
+        """The audio a single pass decoded, ready for Whisper (None: no audio stream)."""
+        if self.transcriber is None or samples is None:
+            return None
+        return audio_track(samples)
 
     def transcribe(self, audio: AudioTrack | None) -> tuple[Transcript | None, list[str]]:
         """The transcript; None without speech; a failure is a warning, never an error."""

@@ -1,29 +1,28 @@
-"""Cuts between shots, found by PySceneDetect's content detector on a low-resolution decode.
+"""Cuts between shots, found by our own content detector on the frames of the one decode pass.
 
-PyAV decodes every frame once, scaled down to about 256 px on the long side
-(cut detection needs colour and edges, not detail), and each frame goes to
-``ContentDetector.process_frame``. A video without cuts is one shot.
+Each decoded frame is scaled down to about 64 px on its long side (cut detection needs
+colour and layout, not detail) and turned into hue, saturation and value planes; its
+change score is the mean absolute difference of those planes from the frame before,
+averaged over the three (0-255 scale). A score at or above the threshold starts a new
+shot, unless the shot running is shorter than MIN_SHOT_S: quicker "cuts" are flashes.
+A video without cuts is one shot.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
+import numpy as np
 
 from analyzers.errors import NoDecodableFramesError
-from analyzers.media.probe import choose_video_stream, open_media, stream_start_s
-from analyzers.media.pyav_demux import decode_frames
+from analyzers.media.single_pass import PassRequest, read_once
 from analyzers.schema import Shot
 
-logger = logging.getLogger(__name__)
-
 #: long side of the frames the detector sees
-DETECT_SIZE = 256
-#: ContentDetector's threshold on its weighted HSV + edge change score (its default)
+DETECT_SIZE = 64
+#: change score (mean HSV difference, 0-255) from which a frame starts a new shot
 CUT_THRESHOLD = 27.0
 #: shortest shot kept, in seconds: quicker "cuts" are flashes, not shots
 MIN_SHOT_S = 0.3
@@ -41,6 +40,61 @@ class ShotList:
     frames_seen: int
 
 
+class CutDetector:
+    """Decides, frame by frame, where a new shot starts (fed by analyzers.media.single_pass)."""
+
+    def __init__(
+        self, fps: float, threshold: float = CUT_THRESHOLD, min_shot_s: float = MIN_SHOT_S
+    ) -> None:
+        self.threshold = threshold
+        self.min_frames = max(1, round(min_shot_s * (fps if fps > 0 else 30.0)))
+        self.cuts: list[int] = []  # indices of the frames that start a shot (not the first)
+        self.seconds = 0.0  # time spent here, reported as the shots stage
+        self._previous: np.ndarray | None = None
+        self._index = -1
+        self._last_cut = 0
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of the small frames to feed, from the stored picture's size."""
+        scale = min(1.0, DETECT_SIZE / max(width, height, 1))
+        # Even sizes: swscale's chroma handling is happiest with them.
+        return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+    def feed(self, rgb: np.ndarray) -> bool:
+        """Look at the next frame (small, RGB); True when it starts a new shot."""
+        began = time.perf_counter()
+        self._index += 1
+        planes = hsv_planes(rgb)
+        previous, self._previous = self._previous, planes
+        cut = False
+        if previous is not None and previous.shape == planes.shape:
+            score = float(np.abs(planes - previous).mean())
+            if score >= self.threshold and self._index - self._last_cut >= self.min_frames:
+                self.cuts.append(self._index)
+                self._last_cut = self._index
+                cut = True
+        self.seconds += time.perf_counter() - began
+        return cut
+
+
+def hsv_planes(rgb: np.ndarray) -> np.ndarray:
+    """Hue (0-180, as OpenCV counts it), saturation and value (0-255) of an RGB uint8 image."""
+    # Few whole-array steps: on a 36 x 64 picture numpy's per-call cost is what counts.
+    colour = rgb.astype(np.float32)
+    red, green, blue = colour[..., 0], colour[..., 1], colour[..., 2]
+    value = np.maximum(np.maximum(red, green), blue)
+    spread = value - np.minimum(np.minimum(red, green), blue)
+    saturation = spread * 255.0 / np.maximum(value, 1.0)
+    # Hue sector by the largest channel; grey pixels (no spread) get 0, as OpenCV gives.
+    hue = np.where(
+        value == red,
+        green - blue,
+        np.where(value == green, 2.0 * spread + blue - red, 4.0 * spread + red - green),
+    )
+    hue = (hue * 30.0 / np.maximum(spread, 1e-6)) % 180.0
+    return np.stack([hue, saturation, value])
+
+
 def detect_shots(
     path: str | Path,
     *,
@@ -48,55 +102,25 @@ def detect_shots(
     threshold: float = CUT_THRESHOLD,
     deadline_s: float | None = None,
 ) -> ShotList:
-    """Shots covering [0, duration_s], cut where the content detector fires.
+    """Shots covering [0, duration_s], from a decode pass of its own (the pipeline shares one).
 
     Past ``deadline_s`` (seconds of work) it raises ShotsTimeout: the caller then samples
     uniformly rather than let cut detection eat the job's time.
     """
-    from scenedetect import ContentDetector, FrameTimecode
-
     deadline = None if deadline_s is None else time.monotonic() + deadline_s
-    times: list[float] = []
-    cut_indices: list[int] = []
-    with open_media(path) as container:
-        stream = choose_video_stream(container)  # the stream the frames are sampled from
-        stream.thread_type = "AUTO"  # frame threads: decode is most of this stage's cost
-        fps = float(stream.guessed_rate or stream.average_rate or 30)
-        start = stream_start_s(stream)
-        detector = ContentDetector(
-            threshold=threshold, min_scene_len=max(1, round(MIN_SHOT_S * fps))
-        )
-        size: tuple[int, int] | None = None
-        try:
-            for frame in decode_frames(container, stream):
-                if deadline is not None and time.monotonic() > deadline:
-                    raise ShotsTimeout(f"shot detection took longer than {deadline_s:g} s")
-                if frame.pts is None:
-                    continue
-                if size is None:
-                    size = _detect_size(frame.width, frame.height)
-                image = frame.to_ndarray(
-                    width=size[0], height=size[1], format="bgr24", interpolation="FAST_BILINEAR"
-                )
-                index = len(times)
-                times.append(float(frame.pts * frame.time_base) - start)
-                for cut in detector.process_frame(FrameTimecode(index, fps), image):
-                    cut_indices.append(cut.frame_num)
-        except av.error.FFmpegError as exc:
-            # A damaged stretch ends the search; the shot found last runs to the end.
-            logger.info("%s: shot detection stopped at a decoding error: %s", Path(path).name, exc)
-    if not times:
+
+    def check() -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise ShotsTimeout(f"shot detection took longer than {deadline_s:g} s")
+
+    found = read_once(path, PassRequest(cuts=lambda fps: CutDetector(fps, threshold)), check)
+    if not found.times:
         raise NoDecodableFramesError("not one frame of the video could be decoded for shots")
-    return ShotList(_shots_from_cuts(cut_indices, times, duration_s), len(times))
+    return ShotList(shots_from_cuts(found.cuts, found.times, duration_s), len(found.times))
 
 
-def _detect_size(width: int, height: int) -> tuple[int, int]:
-    scale = min(1.0, DETECT_SIZE / max(width, height))
-    # Even sizes: swscale's chroma handling is happiest with them.
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
-
-
-def _shots_from_cuts(cut_indices: list[int], times: list[float], duration_s: float) -> list[Shot]:
+def shots_from_cuts(cut_indices: list[int], times: list[float], duration_s: float) -> list[Shot]:
+    """Shots tiling [0, max(duration, last frame)], each starting at a cut frame's time."""
     end = max(duration_s, times[-1])
     starts = [0.0] + sorted({round(times[i], 3) for i in cut_indices if 0 < i < len(times)})
     bounds = [*starts, end]

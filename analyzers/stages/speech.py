@@ -20,13 +20,14 @@ import numpy as np
 
 from analyzers.errors import InputError, ModelLoadError
 from analyzers.media.probe import open_media
-from analyzers.media.pyav_demux import decode_frames
+from analyzers.media.pyav_demux import demux_packets
+from analyzers.media.single_pass import AUDIO_RATE, AudioCollector
 from analyzers.models.loading import is_test_model
 from analyzers.schema import Transcript, TranscriptSegment
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = AUDIO_RATE
 #: Whisper hears 30 s at a time
 WINDOW_S = 30.0
 _FRAME_S = 0.02  # energy is measured over 20 ms frames
@@ -64,29 +65,24 @@ def decode_audio(path: str | Path, max_s: float | None = None) -> AudioTrack | N
     """The default audio stream resampled to 16 kHz mono, or None when the file has none."""
     import av
 
-    chunks: list[np.ndarray] = []
     with open_media(path) as container:
         stream = container.streams.best("audio")
         if stream is None:
             return None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        limit = None if max_s is None else int(max_s * SAMPLE_RATE)
-        total = 0
+        collector = AudioCollector(max_s)
         try:
-            for frame in decode_frames(container, stream):
-                for converted in resampler.resample(frame):
-                    chunks.append(converted.to_ndarray().reshape(-1))
-                    total += len(chunks[-1])
-                if limit is not None and total >= limit:
+            for packet in demux_packets(container, stream):
+                collector.add(packet)
+                if collector.stopped:
                     break
-            for converted in resampler.resample(None):
-                chunks.append(converted.to_ndarray().reshape(-1))
         except av.error.FFmpegError as exc:
             # A damaged audio stream loses the speech after the damage, not the analysis.
             logger.info("%s: audio decoding stopped early: %s", Path(path).name, exc)
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if max_s is not None:
-        samples = samples[: int(max_s * SAMPLE_RATE)]
+        return audio_track(collector.samples())
+
+
+def audio_track(samples: np.ndarray) -> AudioTrack:
+    """16 kHz mono samples with the stretches of sound found in them."""
     return AudioTrack(samples=samples, speech=find_speech(samples))
 
 

@@ -11,32 +11,23 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from analyzers.base import Analyzer, ProgressCallback
+from analyzers.base import ProgressCallback
 from analyzers.errors import AnalyzerError, InputError
 from analyzers.options import AnalysisOptions
-from analyzers.pipeline import describe_prepared, prepare
-from analyzers.schema import ModelInfo
-from analyzers.stages import Stages
 from api.cli.inputs import expand_inputs
 from api.cli.output import ResultWriter, check_format
 from api.cli.progress import Display, make_display
 from api.settings import Settings
 
+if TYPE_CHECKING:  # the engine imports the analyzers' pipeline: loaded when a run starts
+    from analyzers.engine import Engine
+
 log = logging.getLogger("tiktok_analyzer.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """What is loaded once per run and used for every video."""
-
-    analyzer: Analyzer
-    model_info: ModelInfo
-    stages: Stages
 
 
 def _exit_code_for(err: BaseException) -> int:
@@ -70,22 +61,23 @@ class AnalyzeRun:
                 self._analyze_all(inputs.videos, options)
         return self.exit_code
 
-    def _load(self) -> Loaded:
-        from analyzers.registry import create_analyzer  # the analyzer imports transformers
+    def _load(self) -> Engine:
+        from analyzers.engine import Engine  # the analyzer imports transformers
 
         # A local directory by its last part: the progress row is narrow.
         model = self.settings.model
         with self.display.loading(Path(model).name if Path(model).is_dir() else model):
-            analyzer = create_analyzer(self.settings.analyzer, self.settings.analyzer_config())
-            model_info = analyzer.load()
             # A stage that cannot load (no Tesseract, no Whisper) is a warning in each result.
             keyframes = self.args.output_dir is not None  # JPEGs only where they are kept
-            stages = Stages.load(self.settings.stages_config(keyframes=keyframes))
-        return Loaded(analyzer, model_info, stages)
+            return Engine.load(
+                self.settings.analyzer,
+                self.settings.analyzer_config(),
+                self.settings.stages_config(keyframes=keyframes),
+            )
 
     def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:
         try:
-            loaded = self._load()
+            engine = self._load()
         except AnalyzerError as err:
             with self.display.paused():
                 print(f"error: {err.message}", file=sys.stderr)
@@ -98,11 +90,11 @@ class AnalyzeRun:
             for index, video in enumerate(videos, start=1):
                 self.display.start_file(index, len(videos), video.name)
                 try:
-                    self._analyze_one(video, loaded, options)
+                    self._analyze_one(video, engine, options)
                 finally:
                     self.display.end_file()
         finally:
-            loaded.stages.close()
+            engine.close()
 
     def _progress(self, *, speech_next: bool) -> ProgressCallback:
         """Frames described so far, then "speech" while Whisper runs after the last frame."""
@@ -114,15 +106,11 @@ class AnalyzeRun:
 
         return progress
 
-    def _analyze_one(self, video: Path, loaded: Loaded, options: AnalysisOptions) -> None:
+    def _analyze_one(self, video: Path, engine: Engine, options: AnalysisOptions) -> None:
         try:
-            prepared = prepare(video, loaded.analyzer, options, loaded.stages)
-            result = describe_prepared(
-                prepared,
-                loaded.analyzer,
-                loaded.model_info,
-                self._progress(speech_next=prepared.audio is not None),
-                loaded.stages,
+            prepared = engine.prepare(video, options)
+            result = engine.describe(
+                prepared, self._progress(speech_next=prepared.audio is not None)
             )
         except AnalyzerError as err:
             self._fail(str(video), err, err.code, err.message)

@@ -171,6 +171,7 @@ class Intake:
             filename=upload.filename,
             size_bytes=upload.size,
             duration_s=info.duration_s,
+            probe=info,
             source_url=source_url.strip() if source_url else None,
             callback=callback,
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analyzers.options import AnalysisOptions
+from analyzers.schema import VideoInfo
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
@@ -62,6 +63,9 @@ class Job:
     error_message: str | None = None
     source_url: str | None = None
     callback: Callback | None = None
+    #: the probe made at intake, so the worker does not read the headers again; None in
+    #: rows stored before it was kept (the worker then probes)
+    probe: VideoInfo | None = None
 
     @property
     def final(self) -> bool:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analyzers.options import AnalysisOptions
+from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _CREATE = """
 CREATE TABLE jobs (
@@ -46,7 +47,8 @@ CREATE TABLE jobs (
     callback_status TEXT,
     callback_attempts INTEGER NOT NULL DEFAULT 0,
     callback_last_error TEXT,
-    callback_delivered_at REAL
+    callback_delivered_at REAL,
+    probe TEXT
 );
 CREATE INDEX jobs_by_status ON jobs(status);
 CREATE INDEX jobs_by_created ON jobs(created_at);
@@ -57,7 +59,7 @@ _SUMMARY_COLUMNS = (
     "id, status, created_at, started_at, finished_at, attempts, crashes, upload_path,"
     " filename, size_bytes, duration_s, options, worker_id, model_started_at,"
     " model_finished_at, error_code, error_message, source_url, callback_url,"
-    " callback_status, callback_attempts, callback_last_error, callback_delivered_at"
+    " callback_status, callback_attempts, callback_last_error, callback_delivered_at, probe"
 )
 
 
@@ -87,8 +89,17 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
 
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """v4 keeps the probe made at intake (VideoInfo JSON); older rows have none (NULL)."""
+    conn.execute("ALTER TABLE jobs ADD COLUMN probe TEXT")
+
+
 #: MIGRATIONS[n] takes a database from version n to n + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def _callback(row: sqlite3.Row) -> Callback | None:
@@ -202,6 +213,7 @@ class JobStore:
             error_message=row["error_message"],
             source_url=row["source_url"],
             callback=_callback(row),
+            probe=VideoInfo.model_validate_json(row["probe"]) if row["probe"] else None,
         )
 
     # --- callbacks --------------------------------------------------------------------
@@ -235,8 +247,8 @@ class JobStore:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO jobs (id, status, created_at, upload_path, filename, size_bytes,"
-                " duration_s, options, source_url, callback_url, callback_status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " duration_s, options, source_url, callback_url, callback_status, probe)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.status,
@@ -249,6 +261,7 @@ class JobStore:
                     job.source_url,
                     job.callback.url if job.callback else None,
                     job.callback.status if job.callback else None,
+                    job.probe.model_dump_json() if job.probe else None,
                 ),
             )
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from analyzers.errors import AnalyzerError, InvalidOptionError, ModelLoadError
 from analyzers.media.sampling import stuck_decoder_threads
@@ -39,6 +39,10 @@ from api.pool.protocol import (
 )
 from api.settings import Settings
 
+if TYPE_CHECKING:  # the engine imports the pipeline: loaded in the worker process only
+    from analyzers.engine import Engine
+    from analyzers.pipeline import PreparedVideo
+
 log = logging.getLogger("api.worker")
 
 #: exit codes of a worker process
@@ -50,7 +54,7 @@ class Prepared:
     """A job after decoding: the frames ready for the model, or why there are none."""
 
     job: Job
-    video: Any  # analyzers.pipeline.PreparedVideo, or the AnalyzerError that stopped it
+    video: PreparedVideo | AnalyzerError  # the error that stopped it, if one did
     prepare_s: float
 
 
@@ -95,9 +99,7 @@ class Worker:
         self.on_model: tuple[tuple[str, int], ...] = ()
         #: frames done of all of them, as the analyzer counts
         self.progress: Progress | None = None
-        self.analyzer: Any = None
-        self.model_info: Any = None
-        self.stages: Any = None  # analyzers.stages.Stages once loaded
+        self.engine: Engine | None = None  # the analyzer and its stages, once loaded
         # On a CPU box the model already has the cores: decoding ahead beside it takes one
         # thread, or the two fight (measured in bench_serving); a GPU box leaves it free.
         self.decode_threads = 1 if device == "cpu" and settings.prefetch else None
@@ -149,14 +151,17 @@ class Worker:
         return EXIT_STOPPED
 
     def load(self) -> bool:
-        from analyzers.registry import create_analyzer
+        from analyzers.engine import Engine
 
         started = time.perf_counter()
         try:
-            self.analyzer = create_analyzer(
-                self.settings.analyzer, self.settings.analyzer_config(self.device)
+            # Shots, OCR, speech: each skipped with a warning when it cannot load; readiness
+            # depends on the main analyzer alone.
+            self.engine = Engine.load(
+                self.settings.analyzer,
+                self.settings.analyzer_config(self.device),
+                self.settings.stages_config(keyframes=True),
             )
-            self.model_info = self.analyzer.load()
         except AnalyzerError as exc:
             log.error("worker %d cannot load the model: %s", self.worker_id, exc.message)
             self.send(WorkerFailed(exc.code, exc.message, is_permanent(exc)))
@@ -166,8 +171,7 @@ class Worker:
             message = f"model loading failed: {type(exc).__name__}: {exc}"
             self.send(WorkerFailed("model_load_failed", message, False))
             return False
-        self.stages = self._load_stages()
-        info = self.model_info.model_dump(mode="json")
+        info = self.engine.model_info.model_dump(mode="json")
         log.info(
             "worker %d ready on %s in %.1f s (%s %s)",
             self.worker_id,
@@ -178,17 +182,6 @@ class Worker:
         )
         self.send(WorkerReady(info))
         return True
-
-    def _load_stages(self) -> Any:
-        """Shots, OCR, speech: each skipped with a warning when it cannot load; readiness
-        depends on the main analyzer alone."""
-        from analyzers.stages import Stages
-
-        try:
-            return Stages.load(self.settings.stages_config(keyframes=True))
-        except Exception:  # a stage never takes the worker down
-            log.exception("worker %d runs without the stages", self.worker_id)
-            return None
 
     # --- jobs ----------------------------------------------------------------------
     def _next_prepared(self) -> Prepared | None:
@@ -213,14 +206,14 @@ class Worker:
 
     def prepare(self, job: Job) -> Prepared:
         """Decode and preprocess; a bad file fails its job, never the worker."""
-        from analyzers.pipeline import prepare
-
+        assert self.engine is not None, "prepare() before load()"
         self.send(JobBegun(job.id))
         started = time.perf_counter()
-        outcome: Any
+        outcome: PreparedVideo | AnalyzerError
         try:
-            outcome = prepare(
-                job.upload, self.analyzer, job.options, self.stages, self.decode_threads
+            # The intake's probe travels with the job: the file is opened once more, not twice.
+            outcome = self.engine.prepare(
+                job.upload, job.options, probe=job.probe, threads=self.decode_threads
             )
         except AnalyzerError as exc:
             outcome = exc
@@ -242,37 +235,30 @@ class Worker:
         return more
 
     def _run_model(self, item: Prepared) -> None:
-        from analyzers.pipeline import describe_prepared_many
-
-        batch: list[Prepared] = []
+        assert self.engine is not None, "_run_model() before load()"
+        batch: list[tuple[Prepared, PreparedVideo]] = []
         for each in [item, *self._more_prepared()]:
             if isinstance(each.video, AnalyzerError):
                 self.send(JobFailed(each.job.id, each.video.code, each.video.message))
             else:
-                batch.append(each)
+                batch.append((each, each.video))
         if not batch:
             return
         self.progress = None
-        self.on_model = tuple((each.job.id, len(each.video.timestamps)) for each in batch)
+        self.on_model = tuple((each.job.id, len(video.timestamps)) for each, video in batch)
         ids = tuple(job_id for job_id, _ in self.on_model)
         for job_id in ids:
             self.send(JobOnModel(job_id, ids))
         model_started = time.time()
         try:
-            results = describe_prepared_many(
-                [each.video for each in batch],
-                self.analyzer,
-                self.model_info,
-                self._on_progress,
-                self.stages,
-            )
+            results = self.engine.describe_many([video for _, video in batch], self._on_progress)
         except Exception as exc:  # the jobs fail; the worker takes the next ones
-            self._fail_all(batch, exc)
+            self._fail_all([each for each, _ in batch], exc)
             return
         finally:
             self.on_model, self.progress = (), None
         model_finished = time.time()
-        for each, result in zip(batch, results, strict=True):
+        for (each, video), result in zip(batch, results, strict=True):
             log.info(
                 "analysed in %.2f s (decode %.2f s, model %.2f s, %d video(s) per model call)",
                 each.prepare_s + model_finished - model_started,
@@ -281,7 +267,7 @@ class Worker:
                 len(batch),
                 extra={"job_id": each.job.id},
             )
-            keyframes = tuple(each.video.keyframes)
+            keyframes = tuple(video.keyframes)
             result_json = result.model_dump(mode="json")
             self.send(JobDone(each.job.id, result_json, model_started, model_finished, keyframes))
 
@@ -304,7 +290,8 @@ class Worker:
         ok = True
         try:
             gc.collect()
-            self.analyzer.release_memory()
+            if self.engine is not None:
+                self.engine.release_memory()
         except Exception:  # a failed clean-up must not end the worker
             log.exception("release_memory failed")
             ok = False

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzers.schema import VideoInfo
 from api.jobs.record import Job
 from api.jobs.store import SCHEMA_VERSION, JobStore
 from api.settings import Settings
@@ -124,3 +125,42 @@ def test_a_page_without_results_reads_a_migrated_database(tmp_path: Path) -> Non
     light, _ = store.page(limit=10, with_result=False)
     store.close()
     assert light == [dataclasses.replace(j, result=None) for j in full]
+
+
+def _probe() -> VideoInfo:
+    return VideoInfo(
+        duration_s=3.5,
+        fps=30.0,
+        frame_count=105,
+        width=720,
+        height=1280,
+        orientation="vertical",
+        codec="h264",
+        has_audio=True,
+        rotation=90,
+        stream_index=0,
+        decoder="",
+    )
+
+
+def test_the_intake_probe_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = JobStore(path, DEFAULTS).open()
+    store.insert(dataclasses.replace(_job(), probe=_probe()))
+    store.close()
+    again = JobStore(path, DEFAULTS).open()
+    (recovered,) = again.recover()
+    assert recovered.probe == _probe()
+    light, _ = again.page(limit=10, with_result=False)
+    assert light[0].probe == _probe()
+
+
+def test_rows_stored_before_the_probe_was_kept_have_none(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    shutil.copy(V1_DATABASE, path)
+    store = JobStore(path, DEFAULTS).open()
+    jobs, _ = store.page(limit=10)
+    assert jobs and all(j.probe is None for j in jobs)  # the worker probes these itself
+    store.insert(dataclasses.replace(_job("new"), probe=_probe()))
+    got = store.get("new")
+    assert got is not None and got.probe == _probe()
