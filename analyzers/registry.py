@@ -31,7 +31,6 @@ TEST_MODEL_KINDS: dict[str, str] = {
     "qwen2-vl": "analyzers.testing.tiny_video_models:make_qwen2_vl",
     "llava-onevision": "analyzers.testing.tiny_video_models:make_llava_onevision",
     "llava": "analyzers.testing.tiny_video_models:make_llava",
-    "whisper": "analyzers.testing.tiny_whisper:make_tiny_whisper",
 }
 
 

@@ -68,18 +68,38 @@ class TextOverlay(BaseModel):
     confidence: float = Field(description="mean Tesseract word confidence, 0 to 1")
 
 
+class TranscriptWord(BaseModel):
+    """One spoken word and when it was said, in video time."""
+
+    text: str
+    start_s: float
+    end_s: float
+    probability: float = Field(description="Whisper's confidence in the word, 0 to 1")
+
+
 class TranscriptSegment(BaseModel):
     start_s: float
     end_s: float
     text: str
+    words: list[TranscriptWord] = Field(
+        default_factory=list, description="the segment's words with their times"
+    )
 
 
 class Transcript(BaseModel):
     """What is said, as Whisper heard it."""
 
-    language: str = Field(description="detected language code, e.g. en")
+    language: str = Field(description="detected (or forced) language code, e.g. en")
+    language_probability: float | None = Field(
+        default=None, description="how sure the language detection was, 0 to 1 (1 when forced)"
+    )
     text: str
     segments: list[TranscriptSegment] = Field(default_factory=list)
+    translation: str | None = Field(
+        default=None,
+        description="English translation, with TIKTOK_ANALYZER_TRANSLATE on speech in another "
+        "language and a multilingual model; null otherwise",
+    )
 
 
 class AspectAnswer(BaseModel):

@@ -15,6 +15,12 @@ from analyzers.options import AnalysisOptions
 from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
 
+#: CTranslate2 compute types the speech model may run in
+AsrComputeType = Literal[
+    "auto", "int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16",
+    "float32",
+]  # fmt: skip
+
 
 class Settings(BaseSettings):
     """Built once at the entry point and passed down; workers receive it pickled."""
@@ -54,7 +60,16 @@ class Settings(BaseSettings):
     ocr: bool = Field(True, description="read on-screen text with Tesseract")
     ocr_langs: str = Field("eng", description="Tesseract languages, e.g. eng+deu")
     transcribe: bool = Field(True, description="transcribe speech with Whisper")
-    asr_model: str = Field("openai/whisper-small", description="Whisper hub id or local directory")
+    asr_model: str = Field(
+        "small", description="faster-whisper size name, CTranslate2 hub id or local directory"
+    )
+    asr_compute_type: AsrComputeType = Field(
+        "auto", description="speech model's CTranslate2 type; auto: int8 on a CPU, float16 on a GPU"
+    )
+    asr_language: str = Field("", description="language code the speech is in; empty: detected")
+    translate: bool = Field(
+        False, description="add an English translation of speech in another language"
+    )
     keyframes: bool = Field(True, description="keep a small JPEG of each described frame")
 
     # --- worker pool backend --------------------------------------------------------
@@ -135,6 +150,9 @@ class Settings(BaseSettings):
             ocr_langs=self.ocr_langs,
             transcribe=self.transcribe,
             asr_model=self.asr_model,
+            asr_compute_type=self.asr_compute_type,
+            asr_language=self.asr_language.strip().lower(),
+            translate=self.translate,
             keyframes=keyframes and self.keyframes,
             device=self.device,
             quantization=self.quantization,

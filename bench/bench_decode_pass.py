@@ -143,17 +143,17 @@ def analysis(engine: Engine, path: Path) -> tuple[float, float]:
 
 
 def load_engine(folder: Path) -> Engine:
+    from analyzers.testing.speech_clips import tiny_en_dir
     from analyzers.testing.tiny_model import make_test_model
-    from analyzers.testing.tiny_whisper import make_tiny_whisper
 
     model = make_test_model(folder / "tiny-blip2")
-    whisper = make_tiny_whisper(folder / "tiny-whisper")
+    whisper = tiny_en_dir()  # Whisper tiny.en (the dev extra); without it, speech is skipped
     return Engine.load(
         "blip2",
         AnalyzerConfig(model=str(model), quantization="fp32", device="cpu"),
         StagesConfig(
             sampling="shots", ocr=False, ocr_langs="eng", transcribe=True,
-            asr_model=str(whisper), keyframes=True, device="cpu", quantization="fp32",
+            asr_model=str(whisper or folder / "no-whisper"), keyframes=True, device="cpu", quantization="fp32",
         ),
     )  # fmt: skip
 

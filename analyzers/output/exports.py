@@ -17,6 +17,7 @@ from typing import Literal
 
 from analyzers.answers import TEXT_ASPECT
 from analyzers.aspects import ASPECT_LABELS
+from analyzers.output.speech_cues import speech_cues
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult
 
 ExportFormat = Literal["md", "srt", "vtt", "json"]
@@ -86,20 +87,24 @@ def cues(result: AnalysisResult) -> list[Cue]:
     cover = _FrameCover(result)
     found: list[Cue] = []
     if result.transcript is not None:
-        for seg in result.transcript.segments:
-            end = max(seg.end_s, min(seg.start_s + MIN_CUE_S, cover.end))
-            found.append(Cue(seg.start_s, end, seg.text))
+        spoken = speech_cues(result.transcript.segments, cover.end, MIN_CUE_S)
+        found += [Cue(start, end, text) for start, end, text in spoken]
     for overlay in result.text_overlays or []:
         start, end = cover.span(overlay.start_s, overlay.end_s)
-        found.append(Cue(start, end, f"[text] {overlay.text}"))
+        found.append(Cue(start, end, f"[text] {_one_line(overlay.text)}"))
     captions = _caption_spans(result)
     for name, answers in {"caption": captions, **_aspect_spans(result)}.items():
         label = ASPECT_LABELS.get(name, name).lower()
         for text, spans in answers:
             for a, b in spans:
                 start, end = cover.span(a, b)
-                found.append(Cue(start, end, f"[{label}] {text}"))
+                found.append(Cue(start, end, f"[{label}] {_one_line(text)}"))
     return sorted(found, key=lambda c: (c.start_s, c.end_s))
+
+
+def _one_line(text: str) -> str:
+    # Only speech cues break lines (where they were split to be read); the rest is one line.
+    return " ".join(text.split())
 
 
 def _aspect_spans(result: AnalysisResult) -> dict[str, list[tuple[str, list[tuple[float, float]]]]]:
@@ -137,9 +142,14 @@ def _cue_text(text: str) -> str:
     return " ".join(text.split()).replace("-->", "->") or "..."
 
 
+def _cue_lines(text: str, clean: Callable[[str], str]) -> str:
+    # Each line cleaned on its own: a two-line speech cue keeps its line break.
+    return "\n".join(clean(line) for line in text.split("\n"))
+
+
 def to_srt(result: AnalysisResult) -> str:
     blocks = [
-        f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n{_cue_text(c.text)}\n"
+        f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n{_cue_lines(c.text, _cue_text)}\n"
         for n, c in enumerate(cues(result), start=1)
     ]
     return "\n".join(blocks)
@@ -151,7 +161,7 @@ def to_vtt(result: AnalysisResult) -> str:
 
     blocks = ["WEBVTT\n"]
     blocks += [
-        f"{_clock(c.start_s, '.')} --> {_clock(c.end_s, '.')}\n{escape(c.text)}\n"
+        f"{_clock(c.start_s, '.')} --> {_clock(c.end_s, '.')}\n{_cue_lines(c.text, escape)}\n"
         for c in cues(result)
     ]
     return "\n".join(blocks)

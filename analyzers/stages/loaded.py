@@ -1,7 +1,7 @@
 """The stages beside the analyzer (shots, OCR, speech, keyframes), loaded once per worker.
 
 A stage never takes the service down: whatever a stage needs that cannot be
-loaded (no Tesseract, no cached Whisper) turns into a warning carried by every
+loaded (no Tesseract, no cached speech model) turns into a warning carried by every
 result, and that stage's field stays null. Only the analyzer decides readiness.
 """
 
@@ -18,23 +18,13 @@ from analyzers.errors import AnalyzerError
 from analyzers.schema import Shot, TextOverlay, Transcript
 from analyzers.stages.ocr import OcrReader, OcrUnavailable, merge_overlays
 from analyzers.stages.shots import ShotsTimeout, detect_shots, shot_times
-from analyzers.stages.speech import (
-    AudioTrack,
-    Transcriber,
-    audio_track,
-    check_audio,
-    load_whisper,
-)
+from analyzers.stages.asr_model import load_asr
+from analyzers.stages.speech import AudioTrack, audio_track, check_audio
+from analyzers.stages.transcriber import Transcriber
 
 logger = logging.getLogger(__name__)
 
 Sampling = Literal["uniform", "shots"]
-
-TEST_ASR_WARNING = (
-    "the speech model is the random-weight test model: the transcript is meaningless text; "
-    "set TIKTOK_ANALYZER_ASR_MODEL to a real Whisper for real transcripts"
-)
-
 
 @dataclass(frozen=True)
 class StagesConfig:
@@ -49,8 +39,14 @@ class StagesConfig:
     keyframes: bool
     #: where Whisper runs: auto, cpu, cuda, cuda:N (as the analyzer's device setting)
     device: str
-    #: the analyzer's quantization; Whisper runs fp16 on a GPU for int8/fp16, fp32 on a CPU
+    #: the analyzer's quantization (the speech model has its own: asr_compute_type)
     quantization: str
+    #: CTranslate2 compute type of the speech model; auto: int8 on a CPU, float16 on a GPU
+    asr_compute_type: str = "auto"
+    #: language code the speech is in; empty: detected
+    asr_language: str = ""
+    #: add an English translation of speech in another language (multilingual models)
+    translate: bool = False
 
 
 @dataclass
@@ -73,10 +69,8 @@ class Stages:
                 stages._skip("on-screen text (OCR)", str(exc))
         if config.transcribe:
             try:
-                loaded = load_whisper(config.asr_model, config.device, config.quantization)
-                stages.transcriber = Transcriber(loaded)
-                if loaded.test_model:
-                    stages.load_warnings.append(TEST_ASR_WARNING)
+                asr = load_asr(config.asr_model, config.device, config.asr_compute_type)
+                stages.transcriber = Transcriber(asr, config.asr_language, config.translate)
             except AnalyzerError as exc:
                 stages._skip("speech transcription", exc.message)
             except (ImportError, OSError, RuntimeError) as exc:
@@ -133,13 +127,13 @@ class Stages:
         return merge_overlays(read), []
 
     def decode_audio(self, path: str | Path, has_audio: bool, max_s: float) -> AudioTrack | None:
-        """The audio ready for Whisper, or None (no transcription, no audio stream)."""
+        """The audio with its speech found, or None (no transcription, no audio stream)."""
         if self.transcriber is None or not has_audio:
             return None
         return check_audio(path, max_s)
 
     def audio_from(self, samples: np.ndarray | None) -> AudioTrack | None:
-        """The audio a single pass decoded, ready for Whisper (None: no audio stream)."""
+        """The audio a single pass decoded, its speech found (None: no audio stream)."""
         if self.transcriber is None or samples is None:
             return None
         return audio_track(samples)

@@ -122,14 +122,16 @@ def _compose(frame: np.ndarray, layer: tuple[np.ndarray, int, int]) -> None:
     region[:] = (patch[:h, :w, :3] * alpha + region * (1.0 - alpha)).astype(np.uint8)
 
 
-def speech_samples(text: str, speed: int = 170) -> np.ndarray:
-    """espeak-ng saying ``text``: int16 mono at AUDIO_RATE."""
+def speech_samples(text: str, speed: int = 170, voice: str = "en") -> np.ndarray:
+    """espeak-ng saying ``text`` (words a minute, voice such as en-us or en+f3): int16 mono."""
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speech.wav"
         subprocess.run(
-            ["espeak-ng", "-s", str(speed), "-w", str(out), text], check=True, capture_output=True
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(out), text],
+            check=True,
+            capture_output=True,
         )
         with wave.open(str(out)) as wav:
             if wav.getframerate() != AUDIO_RATE or wav.getnchannels() != 1:

@@ -1,4 +1,4 @@
-"""The whole pipeline with every stage: tiny BLIP-2, tiny Whisper, real Tesseract and decoders."""
+"""The whole pipeline with every stage: tiny BLIP-2, Whisper tiny.en, real Tesseract and decoders."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from analyzers.options import AnalysisOptions
 from analyzers.pipeline import PreparedVideo, describe_prepared, prepare
 from analyzers.schema import AnalysisResult, ModelInfo
 from analyzers.stages import Stages, StagesConfig
-from analyzers.stages.loaded import TEST_ASR_WARNING
 from analyzers.testing.story_clips import FONTS, Overlay, Speech, make_story_video
 from api.settings import Settings
 
@@ -124,7 +123,8 @@ def test_transcript_and_its_warning(run: tuple[PreparedVideo, AnalysisResult]) -
     _, result = run
     assert result.transcript is not None and result.transcript.segments
     assert all(0 <= s.start_s <= s.end_s <= 6.1 for s in result.transcript.segments)
-    assert TEST_ASR_WARNING in result.warnings
+    assert _words(result.transcript.text) == ["hello", "and", "welcome", "today", "we", "cook", "pasta"]
+    assert not any("speech" in w for w in result.warnings)
     assert "Speech (" in result.summary
     assert {"shots", "ocr", "keyframes", "audio", "speech"} <= set(result.timings.stages_s)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from analyzers.aspects import DEFAULT_ASPECTS
+from analyzers.stages.asr_model import resolve_asr_model
 from api import __version__
 from api.http.context import Ctx
 from api.http.health import health_body
@@ -29,4 +30,5 @@ async def info(ctx: Ctx) -> InfoOut:
         aspects=list(DEFAULT_ASPECTS),
         queue_size=s.queue_size,
         keyframes=s.keyframes,
+        asr_model=resolve_asr_model(s.asr_model) if s.transcribe else None,
     )

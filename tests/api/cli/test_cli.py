@@ -226,10 +226,10 @@ def test_every_stage_to_the_output_folder(
     for image in images:
         assert (out / image).read_bytes()[:3] == b"\xff\xd8\xff", "a JPEG"
     assert result["shots"] and result["text_overlays"] is not None
-    assert result["transcript"] is not None  # the tiny Whisper hears something in the tone
+    assert result["transcript"] is None  # Whisper tiny.en ran, and a tone is not speech
     warnings = " ".join(result["warnings"])
-    assert "random-weight test model: its captions" in warnings  # BLIP-2's own warning ...
-    assert "the speech model is the random-weight test model" in warnings  # ... and Whisper's
+    assert "random-weight test model: its captions" in warnings  # BLIP-2's own warning
+    assert "speech transcription" not in warnings  # the speech model loaded
     markdown = (out / "short_4s.md").read_text()
     assert "random-weight test model" in markdown
     assert all(image in markdown for image in images)
