@@ -153,7 +153,8 @@ def load_engine(folder: Path) -> Engine:
         AnalyzerConfig(model=str(model), quantization="fp32", device="cpu"),
         StagesConfig(
             sampling="shots", ocr=False, ocr_langs="eng", transcribe=True,
-            asr_model=str(whisper or folder / "no-whisper"), keyframes=True, device="cpu", quantization="fp32",
+            asr_model=str(whisper or folder / "no-whisper"), keyframes=True, device="cpu",
+            quantization="fp32",
         ),
     )  # fmt: skip
 

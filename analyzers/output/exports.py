@@ -149,7 +149,8 @@ def _cue_lines(text: str, clean: Callable[[str], str]) -> str:
 
 def to_srt(result: AnalysisResult) -> str:
     blocks = [
-        f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n{_cue_lines(c.text, _cue_text)}\n"
+        f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n"
+        f"{_cue_lines(c.text, _cue_text)}\n"
         for n, c in enumerate(cues(result), start=1)
     ]
     return "\n".join(blocks)

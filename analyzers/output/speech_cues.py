@@ -1,8 +1,8 @@
 """What is said as readable subtitle cues, cut with the word times.
 
-Subtitle conventions: at most two lines (as even as the words allow) of about 42 characters, on screen at most
-7 s, a new cue where the speaker pauses. A segment without word times (a result
-from an earlier release) stays one cue, as before.
+Subtitle conventions: at most two lines of about 42 characters (as even as the
+words allow), on screen at most 7 s, a new cue where the speaker pauses. A segment
+without word times (a result from an earlier release) stays one cue, as before.
 """
 
 from __future__ import annotations

@@ -123,4 +123,6 @@ def _from_hub(source: str, device: str, index: int, compute: str) -> Any:
 
 
 def _cannot_load(name: str, device: str, exc: BaseException) -> ModelLoadError:
-    return ModelLoadError(f"cannot load the speech model {name!r} on {device}: {first_line(exc)}; {ASR_HINT}")
+    return ModelLoadError(
+        f"cannot load the speech model {name!r} on {device}: {first_line(exc)}; {ASR_HINT}"
+    )

@@ -16,15 +16,16 @@ import numpy as np
 
 from analyzers.errors import AnalyzerError
 from analyzers.schema import Shot, TextOverlay, Transcript
+from analyzers.stages.asr_model import load_asr
 from analyzers.stages.ocr import OcrReader, OcrUnavailable, merge_overlays
 from analyzers.stages.shots import ShotsTimeout, detect_shots, shot_times
-from analyzers.stages.asr_model import load_asr
 from analyzers.stages.speech import AudioTrack, audio_track, check_audio
 from analyzers.stages.transcriber import Transcriber
 
 logger = logging.getLogger(__name__)
 
 Sampling = Literal["uniform", "shots"]
+
 
 @dataclass(frozen=True)
 class StagesConfig:

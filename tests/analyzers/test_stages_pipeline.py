@@ -1,4 +1,4 @@
-"""The whole pipeline with every stage: tiny BLIP-2, Whisper tiny.en, real Tesseract and decoders."""
+"""The whole pipeline with every stage: tiny BLIP-2, Whisper tiny.en, Tesseract, decoders."""
 
 from __future__ import annotations
 
@@ -123,7 +123,15 @@ def test_transcript_and_its_warning(run: tuple[PreparedVideo, AnalysisResult]) -
     _, result = run
     assert result.transcript is not None and result.transcript.segments
     assert all(0 <= s.start_s <= s.end_s <= 6.1 for s in result.transcript.segments)
-    assert _words(result.transcript.text) == ["hello", "and", "welcome", "today", "we", "cook", "pasta"]
+    assert _words(result.transcript.text) == [
+        "hello",
+        "and",
+        "welcome",
+        "today",
+        "we",
+        "cook",
+        "pasta",
+    ]
     assert not any("speech" in w for w in result.warnings)
     assert "Speech (" in result.summary
     assert {"shots", "ocr", "keyframes", "audio", "speech"} <= set(result.timings.stages_s)

@@ -36,8 +36,14 @@ def _segment(text: str, start: float, pace_s: float = 0.35) -> TranscriptSegment
 def _result(segments: list[TranscriptSegment], duration_s: float = 30.0) -> AnalysisResult:
     return AnalysisResult(
         video=VideoInfo(
-            duration_s=duration_s, fps=30.0, frame_count=900, width=720, height=1280,
-            orientation="vertical", codec="h264", has_audio=True,
+            duration_s=duration_s,
+            fps=30.0,
+            frame_count=900,
+            width=720,
+            height=1280,
+            orientation="vertical",
+            codec="h264",
+            has_audio=True,
         ),  # fmt: skip
         model=ModelInfo(name="tiny", quantization="fp32", device="cpu"),
         frames=[],

@@ -38,9 +38,9 @@ def transcriber(tiny_whisper_dir: Path) -> Transcriber:
     return Transcriber(load_asr(str(tiny_whisper_dir), "cpu"))
 
 
-def _track(seconds: float, text: str, start_s: float, music: bool, **voice: Any) -> tuple[
-    AudioTrack, float
-]:
+def _track(
+    seconds: float, text: str, start_s: float, music: bool, **voice: Any
+) -> tuple[AudioTrack, float]:
     samples = music_samples(seconds) if music else np.zeros(int(seconds * SAMPLE_RATE), np.float32)
     onset = place(samples, 0.6 * spoken(text, **voice), start_s)
     return audio_track(samples), onset
