@@ -17,6 +17,7 @@ from analyzers.options import AnalysisOptions
 from analyzers.pipeline import PreparedVideo, describe_prepared, prepare
 from analyzers.schema import AnalysisResult, ModelInfo
 from analyzers.stages import Stages, StagesConfig
+from analyzers.testing.speech_clips import word_error_rate
 from analyzers.testing.story_clips import FONTS, Overlay, Speech, make_story_video
 from api.settings import Settings
 
@@ -123,15 +124,8 @@ def test_transcript_and_its_warning(run: tuple[PreparedVideo, AnalysisResult]) -
     _, result = run
     assert result.transcript is not None and result.transcript.segments
     assert all(0 <= s.start_s <= s.end_s <= 6.1 for s in result.transcript.segments)
-    assert _words(result.transcript.text) == [
-        "hello",
-        "and",
-        "welcome",
-        "today",
-        "we",
-        "cook",
-        "pasta",
-    ]
+    said = "hello and welcome today we cook pasta"
+    assert word_error_rate(said, result.transcript.text) <= 0.3, result.transcript.text
     assert not any("speech" in w for w in result.warnings)
     assert "Speech (" in result.summary
     assert {"shots", "ocr", "keyframes", "audio", "speech"} <= set(result.timings.stages_s)
