@@ -118,7 +118,9 @@ def _add_analyze_parser(sub: Any) -> None:
         action=argparse.BooleanOptionalAction,
         help="transcribe speech with Whisper (default on)",
     )
-    stages.add_argument("--asr-model", help="Whisper hub id or local directory")
+    stages.add_argument(
+        "--asr-model", help="faster-whisper size name (small ...), hub id or local directory"
+    )
     analyze.add_argument(
         "-v", "--verbose", action="store_true", help="log more, with tracebacks of failures"
     )
