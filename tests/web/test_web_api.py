@@ -63,7 +63,7 @@ def test_info_shows_the_limits_and_the_model(open_server: ServerProcess) -> None
     assert info["max_frames"] == 4 and info["default_frames"] == 3
     assert info["model"]["test_model"] is True
     assert "camera" in info["aspects"]
-    assert info["asr_model"] is None  # transcription is off on the test server
+    assert info["asr_model"] == "small"  # the default speech model, as the workers name it
     session = httpx.get(open_server.url + "/session").json()
     assert session == {"key_required": False, "authenticated": True}
 
