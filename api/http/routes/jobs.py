@@ -169,21 +169,25 @@ async def analyze(
             pass  # 202 below: the client polls
         finally:
             ctx.waiters.unregister(job.id, event)
-    return await run_in_threadpool(_job_reply, ctx, job.id)
+    # wait=false answers 202 even when the job was quick enough to end first: the client
+    # asked for a job to poll, and a reply that depended on that race would surprise it.
+    return await run_in_threadpool(_job_reply, ctx, job.id, not submission.wait)
 
 
 def _retry_after(ctx: AppContext) -> dict[str, str]:
     return {"Retry-After": str(ctx.pool.retry_after_s())}
 
 
-def _job_reply(ctx: AppContext, job_id: str) -> Response:
+def _job_reply(ctx: AppContext, job_id: str, accepted: bool = False) -> Response:
     job = ctx.store.get(job_id)
     if job is None:  # only if the database was replaced under us
         raise JobNotFoundError(f"no job {job_id}")
     body = job_out(job, progress=ctx.pool.progress(job.id)).model_dump(mode="json")
-    if job.status == "done":
+    if accepted:
+        pass  # 202 below, whatever the job has come to
+    elif job.status == "done":
         return JSONResponse(body, status_code=200)
-    if job.status in ("failed", "cancelled"):
+    elif job.status in ("failed", "cancelled"):
         code = job.error_code or "analysis_failed"
         return error_response(status_for(code), code, job.error_message or code, job_id=job.id)
     headers = {"Location": f"/jobs/{job.id}", **_retry_after(ctx)}
