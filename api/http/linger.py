@@ -20,8 +20,12 @@ LINGER_MAX_S = 5.0
 LINGER_IDLE_S = 1.0
 
 
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {bytes(k): bytes(v) for k, v in scope["headers"]}
+
+
 def _announces_body(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
+    headers = _headers(scope)
     if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
         return True
     length = headers.get(b"content-length", b"0").strip()
@@ -29,7 +33,7 @@ def _announces_body(scope: Scope) -> bool:
 
 
 def _awaits_continue(scope: Scope) -> bool:
-    return dict(scope["headers"]).get(b"expect", b"").lower() == b"100-continue"
+    return _headers(scope).get(b"expect", b"").lower() == b"100-continue"
 
 
 async def drain(receive: Receive) -> int:

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import anyio.to_thread
-
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import cookie_parser
 from starlette.routing import Match, Mount

@@ -75,9 +75,7 @@ class SessionStore:
         if not token:
             return False
         digest = _digest(token)
-        rows = self._run(
-            "SELECT key_tag, created_at, last_seen FROM sessions WHERE id = ?", digest
-        )
+        rows = self._run("SELECT key_tag, created_at, last_seen FROM sessions WHERE id = ?", digest)
         if not rows:
             return False
         tag, created, seen = rows[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from api.errors import TooManyAttemptsError
 
@@ -54,7 +55,7 @@ class FailureThrottle:
             self._failures.pop(next(iter(self._failures)))
 
 
-def client_address(scope: dict[str, object]) -> str:
+def client_address(scope: Mapping[str, Any]) -> str:
     """The peer's address (behind a proxy: the proxy's, unless uvicorn's proxy headers apply)."""
     client = scope.get("client")
     return str(client[0]) if isinstance(client, (tuple, list)) and client else "unknown"

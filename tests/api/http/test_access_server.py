@@ -64,7 +64,10 @@ def test_wrong_keys_past_the_limit_get_429_on_the_header_and_on_session(
             if n % 2:
                 assert client.post("/session", json={"api_key": f"g{n}"}).status_code == 401
             else:
-                assert client.get("/info", headers={"Authorization": f"Bearer g{n}"}).status_code == 401
+                assert (
+                    client.get("/info", headers={"Authorization": f"Bearer g{n}"}).status_code
+                    == 401
+                )
         assert client.post("/session", json={"api_key": "again"}).status_code == 429
         assert client.get("/info", headers={"X-API-Key": "again"}).status_code == 429
 
@@ -194,7 +197,12 @@ def _urllib(
     [
         ({}, 4 * 2**20, 401, "unauthorized"),
         ({"X-API-Key": API_KEY}, 3 * 2**20, 413, "upload_too_large"),
-        ({"X-API-Key": API_KEY, "Origin": "http://evil.example"}, 4 * 2**20, 403, "forbidden_origin"),
+        (
+            {"X-API-Key": API_KEY, "Origin": "http://evil.example"},
+            4 * 2**20,
+            403,
+            "forbidden_origin",
+        ),
         ({"X-API-Key": API_KEY, "Host": "evil.example"}, 4 * 2**20, 400, "invalid_host"),
     ],
 )

@@ -98,7 +98,9 @@ def test_reads_are_left_to_the_browsers_same_origin_rule(headers: dict[str, str]
 def test_own_origin_follows_the_host_header() -> None:
     # Served as localhost:8003, the page's origin is http://localhost:8003.
     with _origin_client() as client:
-        own = client.post("/jobs", headers={"Host": "localhost:8003", "Origin": "http://localhost:8003"})
+        own = client.post(
+            "/jobs", headers={"Host": "localhost:8003", "Origin": "http://localhost:8003"}
+        )
         other = client.post("/jobs", headers={"Host": "localhost:8003", "Origin": SELF})
     assert [own.status_code, other.status_code] == [200, 403]
 
@@ -189,7 +191,14 @@ def test_a_foreign_host_name_gets_400(host: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["127.0.0.1:8003", "127.0.0.1", "localhost:8003", "LocalHost", "[::1]:8003", "videos.example.com"],
+    [
+        "127.0.0.1:8003",
+        "127.0.0.1",
+        "localhost:8003",
+        "LocalHost",
+        "[::1]:8003",
+        "videos.example.com",
+    ],
 )
 def test_an_allowed_host_name_passes(host: str) -> None:
     with _host_client(DEFAULT) as client:
@@ -212,7 +221,11 @@ def test_every_answer_carries_the_security_headers() -> None:
         return PlainTextResponse("x", headers={"Content-Security-Policy": "default-src 'none'"})
 
     with TestClient(app) as client:
-        for path, csp in (("/jobs", STRICT_CSP), ("/missing", STRICT_CSP), ("/own-csp", "default-src 'none'")):
+        for path, csp in (
+            ("/jobs", STRICT_CSP),
+            ("/missing", STRICT_CSP),
+            ("/own-csp", "default-src 'none'"),
+        ):
             answer = client.get(path)
             assert answer.headers["content-security-policy"] == csp
             assert answer.headers["x-content-type-options"] == "nosniff"
