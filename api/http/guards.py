@@ -55,14 +55,12 @@ def allowed_hosts(settings: Settings) -> frozenset[str] | None:
     configured = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
     if "*" in configured:
         return None
-    if configured:
-        return frozenset(host_name(h) for h in configured)
+    # Always answered: a rebinding page has a name of its own, never one of these (and the
+    # local health check must not lock itself out when a list is set).
     bind = settings.host.strip().lower()
-    defaults = {"localhost", "127.0.0.1", "[::1]", f"[{bind}]" if ":" in bind else bind}
+    names = {"localhost", "127.0.0.1", "[::1]", f"[{bind}]" if ":" in bind else bind}
     public = urlsplit(settings.public_url).netloc.rpartition("@")[2]
-    if public:
-        defaults.add(host_name(public))
-    return frozenset(defaults)
+    return frozenset(host_name(h) for h in [*names, public, *configured] if h)
 
 
 def origin_of(url: str) -> Origin | None:

@@ -135,7 +135,14 @@ def test_default_hosts_are_the_bind_address_loopback_and_the_public_url() -> Non
         "10.1.2.3",
         "videos.example.com",
     }
-    assert _hosts(allowed_hosts="a.example, B.example:8080") == {"a.example", "b.example"}
+    # A list adds names: loopback and the bind address stay (the local health check).
+    assert _hosts(allowed_hosts="a.example, B.example:8080") == {
+        "a.example",
+        "b.example",
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+    }
     assert _hosts(allowed_hosts="*") is None
     assert _hosts(allowed_hosts="a.example,*") is None
 
