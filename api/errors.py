@@ -9,6 +9,9 @@
     │   ├── NotCancellableError             the job runs or has ended (409)
     │   └── NotDoneError                    no result to export yet (409)
     ├── UnauthorizedError                   wrong API key (401)
+    ├── ForbiddenOriginError                a browser write from another origin (403)
+    ├── InvalidHostError                    a Host header that is not allowed (400)
+    ├── TooManyAttemptsError                too many wrong keys from one address (429)
     └── JobError                            the serving side refused or ended a job
         ├── QueueFullError                  too many jobs waiting (503 + Retry-After)
         ├── DrainingError                   the service is shutting down (503 + Retry-After)
@@ -96,6 +99,28 @@ class NotDoneError(ResourceError):
 class UnauthorizedError(AnalyzerError):
     code = "unauthorized"
     status = 401
+
+
+class ForbiddenOriginError(AnalyzerError):
+    code = "forbidden_origin"
+    status = 403
+
+
+class InvalidHostError(AnalyzerError):
+    code = "invalid_host"
+    status = 400
+
+
+class TooManyAttemptsError(AnalyzerError):
+    code = "too_many_attempts"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many wrong API keys from this address; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.retry_after,))
 
 
 class JobError(AnalyzerError):

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         30.0, ge=0, description="finished jobs, results and keyframes older than this go; 0 = keep"
     )
     api_key: SecretStr | None = None
+    allowed_hosts: str = Field(
+        "", description="Host headers accepted, comma-separated; empty = the defaults; * = any"
+    )
+    session_idle_s: float = Field(43200.0, gt=0, description="an unused web session ends")
+    session_max_age_s: float = Field(604800.0, gt=0, description="a web session's longest life")
+    auth_max_failures: int = Field(
+        10, ge=1, description="wrong API keys one client address may send a minute; then 429"
+    )
     url_timeout_s: float = Field(120.0, gt=0, description="time a video link may take to download")
     url_allow_private: bool = Field(
         False, description="video links and callbacks may reach loopback and private addresses"

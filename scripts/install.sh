@@ -159,6 +159,8 @@ env_template() {
 # scripts under scripts/). Never overwritten by install.sh. See README "Configuration".
 #TIKTOK_ANALYZER_HOST=127.0.0.1
 #TIKTOK_ANALYZER_PORT=8003
+# More Host names to answer (the bind address and localhost always are), e.g. with HOST=0.0.0.0
+#TIKTOK_ANALYZER_ALLOWED_HOSTS=analyzer.example.lan
 #TIKTOK_ANALYZER_MODEL=Salesforce/blip2-opt-2.7b
 #TIKTOK_ANALYZER_QUANTIZATION=int8
 #TIKTOK_ANALYZER_WORKERS_PER_GPU=1

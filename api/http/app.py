@@ -1,4 +1,4 @@
-"""The FastAPI app factory: state, middleware (API key, metrics), JSON errors, OpenAPI."""
+"""The FastAPI app factory: state, middleware (guards, API key, metrics), errors, OpenAPI."""
 
 from __future__ import annotations
 
@@ -19,10 +19,14 @@ from analyzers.errors import AnalyzerError
 from api import __version__
 from api.http.context import AppContext
 from api.http.errors import error_reply, error_response
+from api.http.guards import HostGuard, OriginGuard, SecurityHeaders, allowed_hosts
+from api.http.linger import LingeringClose
 from api.http.middleware import ApiKeyMiddleware, MetricsMiddleware, OptionsMiddleware
 from api.http.openapi import build_openapi
 from api.http.routes import ROUTERS
 from api.http.routes.page import install_page
+from api.http.sessions import SessionStore
+from api.http.throttle import FailureThrottle
 from api.sdnotify import Liveness
 from api.settings import Settings
 
@@ -51,6 +55,8 @@ def create_app(ctx: AppContext) -> FastAPI:
             yield
         finally:
             ticker.cancel()
+            if ctx.sessions is not None:
+                ctx.sessions.close()
 
     app = FastAPI(
         title="tiktok-analyzer",
@@ -65,16 +71,39 @@ def create_app(ctx: AppContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    _open_access(ctx)
     for router in ROUTERS:
         app.include_router(router)
     install_page(app)
     _install_error_handlers(app)
+    # Outermost last: metrics see every answer, every answer gets the security headers,
+    # a foreign Host or origin is refused before the key is even looked at.
     app.add_middleware(OptionsMiddleware, routes=app.router.routes)
-    if settings.api_key_if_set is not None:
-        app.add_middleware(ApiKeyMiddleware, key=settings.api_key_if_set)
+    if ctx.sessions is not None and settings.api_key_if_set is not None:
+        app.add_middleware(
+            ApiKeyMiddleware,
+            key=settings.api_key_if_set,
+            sessions=ctx.sessions,
+            throttle=ctx.throttle,
+        )
+    app.add_middleware(OriginGuard, public_url=settings.public_url)
+    app.add_middleware(HostGuard, hosts=allowed_hosts(settings))
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(LingeringClose)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
     app.openapi = lambda: _cached_openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+def _open_access(ctx: AppContext) -> None:
+    """The wrong-key throttle, and the session table when a key is set."""
+    settings = ctx.settings
+    ctx.throttle = FailureThrottle(settings.auth_max_failures)
+    key = settings.api_key_if_set
+    if key is not None and ctx.sessions is None:
+        ctx.sessions = SessionStore(
+            settings.db_path, key, settings.session_idle_s, settings.session_max_age_s
+        ).open()
 
 
 async def _tick_forever(liveness: Liveness) -> None:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.http.sessions import SessionStore
+from api.http.throttle import FailureThrottle
 from api.jobs.intake import Intake
 from api.jobs.keyframes import KeyframeStore
 from api.jobs.record import Job
@@ -72,6 +74,10 @@ class AppContext:
     liveness: Liveness
     keyframes: KeyframeStore
     waiters: JobWaiters = field(default_factory=JobWaiters)
+    #: the web page's sessions, when an API key is set (create_app opens them)
+    sessions: SessionStore | None = None
+    #: wrong keys per client address, shared by the key check and POST /session
+    throttle: FailureThrottle = field(default_factory=lambda: FailureThrottle(10))
     started_at: float = field(default_factory=time.time)
 
 

@@ -63,6 +63,7 @@ def error_docs(*codes: int) -> dict[int | str, dict[str, Any]]:
         415: "Not a video, a link to a web page, or not multipart/form-data",
         422: "Invalid option (unknown aspect, frames out of range), audio only, too long,"
         " undecodable, or a link that could not be downloaded in time",
+        429: "Too many wrong API keys from this address (see Retry-After)",
         500: "Analysis failed on the server",
         502: "The worker crashed twice on this video",
         503: "Queue full or shutting down (see Retry-After)",

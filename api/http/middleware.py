@@ -1,17 +1,21 @@
-"""ASGI middleware: the API key check and the request metrics."""
+"""ASGI middleware: the API key check, the request metrics and OPTIONS."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from typing import Any
 
+import anyio.to_thread
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import cookie_parser
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from analyzers.errors import AnalyzerError
+from api.http.errors import error_reply
+from api.http.sessions import SessionStore
+from api.http.throttle import FailureThrottle, client_address
 from monitoring.metrics import ServiceMetrics
 
 #: paths that never need the API key: the liveness probe must work for anyone local, and
@@ -23,50 +27,71 @@ OPEN_PREFIXES = ("/static/",)
 SESSION_COOKIE = "tiktok_analyzer_session"
 
 
-def session_token(key: str) -> str:
-    """The cookie value for a key: derived from it, so the cookie never holds the key itself."""
-    return hmac.new(key.encode(), b"tiktok-analyzer web session v1", hashlib.sha256).hexdigest()
-
-
 def is_open_path(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
-class ApiKeyMiddleware:
-    """Every data path needs X-API-Key, Authorization: Bearer or the page's session cookie."""
+def given_key(headers: dict[str, bytes]) -> bytes:
+    """The key a request sends in X-API-Key or Authorization: Bearer (empty if none)."""
+    given = headers.get("x-api-key", b"")
+    auth = headers.get("authorization", b"")
+    if not given and auth[:7].lower() == b"bearer ":
+        given = auth[7:].strip()
+    return given
 
-    def __init__(self, app: ASGIApp, key: str) -> None:
+
+class ApiKeyMiddleware:
+    """Every data path needs X-API-Key, Authorization: Bearer or a live session cookie.
+
+    Wrong keys count against the client's address (``throttle``): past the limit, keys
+    from there get 429 whether right or wrong, so guessing learns nothing.
+    """
+
+    def __init__(
+        self, app: ASGIApp, key: str, sessions: SessionStore, throttle: FailureThrottle
+    ) -> None:
         self.app, self.key = app, key.encode()
-        self.session = session_token(key).encode()
+        self.sessions, self.throttle = sessions, throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_open_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
-        given = headers.get("x-api-key", b"")
-        auth = headers.get("authorization", b"")
-        if not given and auth[:7].lower() == b"bearer ":
-            given = auth[7:].strip()
-        # Constant time either way; <img> and downloads from the page carry only the cookie.
-        if (given and hmac.compare_digest(given, self.key)) or (
-            not given and hmac.compare_digest(_cookie(headers, SESSION_COOKIE), self.session)
-        ):
+        try:
+            allowed = await self._allowed(scope)
+        except AnalyzerError as refusal:
+            await error_reply(refusal)(scope, receive, send)
+            return
+        if allowed:
             await self.app(scope, receive, send)
             return
         body = {"error": {"code": "unauthorized", "message": "missing or wrong API key"}}
         response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
 
+    async def _allowed(self, scope: Scope) -> bool:
+        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
+        given = given_key(headers)
+        if given:
+            client = client_address(scope)
+            self.throttle.check(client)
+            if hmac.compare_digest(given, self.key):
+                return True
+            self.throttle.fail(client)
+            return False
+        # <img> and downloads from the page carry only the cookie.
+        token = cookie(headers, SESSION_COOKIE)
+        return bool(token) and await anyio.to_thread.run_sync(self.sessions.valid, token)
 
-def _cookie(headers: dict[str, bytes], name: str) -> bytes:
+
+def cookie(headers: dict[str, bytes], name: str) -> str:
+    """One cookie's value from the Cookie header ('' if absent)."""
     raw = headers.get("cookie")
     if not raw:
-        return b""
+        return ""
     # Starlette's parser, as GET /session uses: SimpleCookie drops the whole header when
     # any other cookie holds a space or JSON, and the page would then loop on its login.
-    value = cookie_parser(raw.decode("latin-1")).get(name, "")
-    return value.encode("latin-1", "replace")
+    return cookie_parser(raw.decode("latin-1")).get(name, "")
 
 
 class MetricsMiddleware:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.http.guards import WRITE_METHODS
 from api.http.middleware import OPEN_PATHS
 from api.settings import Settings
 
@@ -17,6 +18,8 @@ RETRY_AFTER = {
     "description": "seconds to wait before trying again (or polling again)",
     "schema": {"type": "integer", "minimum": 1},
 }
+FOREIGN_ORIGIN = {"description": "Sent by a browser from another origin (forbidden_origin)"}
+TOO_MANY = {"description": "Too many wrong API keys from this address (see Retry-After)"}
 LOCATION = {"description": "the job to poll: /jobs/{id}", "schema": {"type": "string"}}
 
 
@@ -30,7 +33,9 @@ def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if method.upper() in WRITE_METHODS:
+                operation.setdefault("responses", {})["403"] = FOREIGN_ORIGIN
             _fix_responses(operation.get("responses", {}))
             _limit_parameters(operation, settings)
     if settings.api_key_if_set is not None:
@@ -48,7 +53,7 @@ def _fix_responses(responses: dict[str, Any]) -> None:
             response["content"] = ERROR_CONTENT
         if status == "202":
             response["headers"] = {"Location": LOCATION, "Retry-After": RETRY_AFTER}
-        if status == "503":
+        if status in ("429", "503"):
             response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
 
 
@@ -82,3 +87,5 @@ def _add_security(schema: dict[str, Any]) -> None:
                 operation["security"] = []
             else:
                 operation.setdefault("responses", {})["401"] = unauthorized
+                operation["responses"]["429"] = {**TOO_MANY, "content": ERROR_CONTENT}
+                operation["responses"]["429"]["headers"] = {"Retry-After": RETRY_AFTER}

@@ -20,7 +20,17 @@ from analyzers.options import AnalysisOptions
 from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+#: the web page's sessions (api/http/sessions.py): a token's hash, never the token
+_CREATE_SESSIONS = """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    key_tag TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL
+)
+"""
 
 _CREATE = """
 CREATE TABLE jobs (
@@ -53,6 +63,7 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_status ON jobs(status);
 CREATE INDEX jobs_by_created ON jobs(created_at);
 """
+_CREATE += _CREATE_SESSIONS
 
 #: every column but ``result`` (the analysis JSON, the one big one), for the lists that omit it
 _SUMMARY_COLUMNS = (
@@ -94,11 +105,17 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN probe TEXT")
 
 
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """v5 keeps the web page's sessions (before, the cookie was derived from the key)."""
+    conn.execute(_CREATE_SESSIONS)
+
+
 #: MIGRATIONS[n] takes a database from version n to n + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 
 

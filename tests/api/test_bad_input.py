@@ -166,7 +166,7 @@ def test_a_client_that_disconnects_mid_upload_is_not_an_error(
     import socket
 
     head = (
-        "POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n"
+        "POST /analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500000\r\n"
         "Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n"
         '--b0undary\r\nContent-Disposition: form-data; name="file"; filename="x.mp4"\r\n\r\n'
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.serverproc import ServerProcess
+from tests.support.serverproc import ServerProcess, serve_once
 from tests.web.conftest import API_KEY
 
 pytest.importorskip("selenium", reason="selenium is a dev dependency (make install)")
@@ -142,6 +142,76 @@ def test_docs_list_the_operations_from_assets_served_by_the_app(
     page.assert_clean_console()
 
 
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("/", "#app"),
+        ("/docs", ".opblock-summary"),
+        ("/redoc", "[data-section-id]"),
+    ],
+)
+def test_page_and_docs_run_under_the_csp_without_violations(
+    browser: Any, open_server: ServerProcess, artifacts: Path, path: str, ready: str
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    page.open(path)
+    page.wait(lambda: page.visible(ready), f"{path} to render")
+    csp = page.js(
+        "const r = new XMLHttpRequest(); r.open('GET', location.href, false); r.send();"
+        "return r.getResponseHeader('Content-Security-Policy')"
+    )
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
+    assert page.js("return document.querySelectorAll('script:not([src])').length") == 0
+    entries = page.console()
+    violations = [e for e in entries if "Content Security Policy" in e["message"]]
+    assert not violations, violations
+    assert not [e for e in entries if e["level"] in ("SEVERE", "ERROR")], entries
+
+
+def test_the_page_refuses_to_be_framed(
+    browser: Any, open_server: ServerProcess, artifacts: Path
+) -> None:
+    page = Page(browser, open_server, artifacts)
+    # The attack as it happens: a page on another port of the same host frames ours.
+    html = f"<!doctype html><iframe src='{open_server.url}/'></iframe>".encode()
+    with serve_once(html) as other_origin:
+        page.driver.get(other_origin)
+    page.wait(lambda: page.all("iframe"), "the frame")
+    driver = page.driver
+    driver.switch_to.frame(page.find("iframe"))
+    try:
+        # Chromium shows its own error page in the frame instead of ours.
+        page.wait(
+            lambda: driver.execute_script(
+                "return location.href !== 'about:blank' && document.readyState === 'complete'"
+            ),
+            "the frame to load or fail",
+            timeout=20,
+        )
+        assert not driver.find_elements(By.CSS_SELECTOR, "#server-info"), "the page was framed"
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert "tiktok-analyzer" not in text
+    finally:
+        driver.switch_to.default_content()
+
+
+@pytest.mark.parametrize("path", ["/admin/release-memory", "/analyze", "/session"])
+def test_a_form_posted_from_a_page_on_another_port_gets_403(
+    browser: Any, open_server: ServerProcess, path: str
+) -> None:
+    # SameSite=Strict does not stop this one: another port of the same host is the same site.
+    html = (
+        f"<!doctype html><form method=post enctype=multipart/form-data action='{open_server.url}"
+        f"{path}'><input name=url value='http://127.0.0.1:1/v.mp4'></form>"
+        "<script>document.forms[0].submit()</script>"
+    ).encode()
+    with serve_once(html) as other_origin:
+        browser.get(other_origin)
+        WebDriverWait(browser, 20).until(lambda d: d.current_url.startswith(open_server.url))
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "forbidden_origin" in body, body
+
+
 def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
     browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
 ) -> None:
@@ -168,6 +238,8 @@ def test_upload_through_the_page_shows_keyframes_timeline_and_warning(
     assert len(page.all(".filmstrip dd")) == 3 * 8  # every aspect answered for every frame
     assert len(page.all(".timeline .aspect")) == 8
     assert page.all(".timeline .band"), "no band on the timeline"
+    # Set through the CSSOM: the CSP would drop a style attribute.
+    assert page.js("return document.querySelector('.timeline .band').style.width").endswith("%")
     assert TEST_MODEL_WARNING in page.find(".warnings").text
     assert page.find(".summary").text.strip()
     formats = [a.text for a in page.all(".downloads a")]
