@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import AnalyzerConfig
@@ -14,6 +14,7 @@ from analyzers.media.sampling import Decoder, Seek
 from analyzers.options import AnalysisOptions
 from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
+from api.jobs.webhook_signing import secret_key
 
 
 class Settings(BaseSettings):
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     callback_retry_s: float = Field(
         3600.0, ge=0, description="callbacks are retried for this long after the job ended"
     )
+    callback_secret: SecretStr | None = Field(
+        None, description="whsec_<base64> key signing callbacks (Standard Webhooks); unset = unsigned"
+    )
     public_url: str = Field(
         "", description="base of the links sent in callbacks; empty = http://HOST:PORT"
     )
@@ -116,6 +120,20 @@ class Settings(BaseSettings):
         le=16,
         description="videos decoded ahead per worker whose prompts share model calls",
     )
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _valid_callback_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # A malformed secret stops the start: callbacks signed with a wrong key would all fail.
+        if value is not None and value.get_secret_value():
+            secret_key(value.get_secret_value())
+            return value
+        return None
+
+    def callback_key(self) -> bytes | None:
+        """The HMAC key signing callbacks, or None when they go unsigned."""
+        secret = self.callback_secret
+        return secret_key(secret.get_secret_value()) if secret is not None else None
 
     def analyzer_config(self, device: str | None = None) -> AnalyzerConfig:
         return AnalyzerConfig(

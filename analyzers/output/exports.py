@@ -34,6 +34,10 @@ EXTENSIONS: dict[str, str] = {"md": ".md", "srt": ".srt", "vtt": ".vtt", "json":
 #: shortest cue, so a moment (one frame, one word) stays readable on screen
 MIN_CUE_S = 1.0
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+#: a run of dashes before ">" (a timing arrow, or one that a shorter rewrite would make)
+_ARROW = re.compile(r"-+>")
+#: SRT's HTML-like tags and ASS override blocks, which players would render
+_SRT_TAGS = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 
 
 @dataclass(frozen=True, order=True)
@@ -133,13 +137,19 @@ def _clock(seconds: float, separator: str) -> str:
 
 
 def _cue_text(text: str) -> str:
-    # A blank line ends a cue and "-->" starts a timing line in both formats.
-    return " ".join(text.split()).replace("-->", "->") or "..."
+    # A blank line ends a cue and "-->" starts a timing line in both formats. The whole
+    # run of dashes goes: rewriting only "-->" would turn "--->" back into "-->".
+    return _ARROW.sub("->", " ".join(text.split())) or "..."
+
+
+def _srt_text(text: str) -> str:
+    # Tags go before the arrow guard: "--<i></i>>" must not become "-->" after it.
+    return _cue_text(_SRT_TAGS.sub("", text))
 
 
 def to_srt(result: AnalysisResult) -> str:
     blocks = [
-        f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n{_cue_text(c.text)}\n"
+        f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n{_srt_text(c.text)}\n"
         for n, c in enumerate(cues(result), start=1)
     ]
     return "\n".join(blocks)

@@ -21,10 +21,12 @@ from analyzers.errors import InvalidOptionError, VideoTooLongError
 from analyzers.media.probe import probe_video
 from analyzers.options import AnalysisOptions
 from api.errors import RequestRejected, shorten
-from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, resolve
+from api.jobs.address_guard import AddressGuard
+from api.jobs.fetch import UrlDownload, parse_url, resolve
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import MAX_FIELDS_TOTAL_BYTES, Upload, spool_multipart
 from api.jobs.record import Callback, Job
+from api.masking import masked_url
 from api.settings import Settings
 
 #: room for the multipart boundaries and text fields around the file itself
@@ -172,7 +174,8 @@ class Intake:
             size_bytes=upload.size,
             duration_s=info.duration_s,
             probe=info,
-            source_url=source_url.strip() if source_url else None,
+            # The link was needed to fetch; what is kept is only ever shown: no secrets in it.
+            source_url=masked_url(source_url) if source_url else None,
             callback=callback,
         )
         return Submission(job, wait)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.jobs.callbacks import CallbackSender
-from api.jobs.fetch import AddressGuard
+from api.jobs.address_guard import AddressGuard
 from api.jobs.record import Callback, Job
 from api.jobs.store import JobStore
 from api.settings import Settings

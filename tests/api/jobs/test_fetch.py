@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from api.errors import RequestRejected, StorageFullError
-from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, pin
+from api.jobs.address_guard import AddressGuard
+from api.jobs.fetch import UrlDownload, parse_url, pin
 from api.jobs.files import UploadFiles
 from tests.support.disks import small_tmpfs
 from tests.support.loopback import (
