@@ -21,6 +21,7 @@ from pathlib import Path
 
 import uvicorn
 
+from analyzers.media import limits
 from api import __version__
 from api.errors import disk_full
 from api.http.app import create_app
@@ -62,6 +63,7 @@ def serve(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, logs: FrontLogging) -> int:
+    limits.configure(settings.media_limits())
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:

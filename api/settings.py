@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import AnalyzerConfig
+from analyzers.media.bounded_probe import ProbeBudget
+from analyzers.media.limits import MediaLimits
 from analyzers.media.sampling import Decoder, Seek
 from analyzers.options import AnalysisOptions
 from analyzers.schema import Quantization
@@ -105,6 +107,15 @@ class Settings(BaseSettings):
     callback_retry_s: float = Field(
         3600.0, ge=0, description="callbacks are retried for this long after the job ended"
     )
+    max_streams: int = Field(32, ge=1, description="streams a file may hold; more get 422")
+    max_frame_side: int = Field(8192, ge=16, description="pixels per frame side; more get 422")
+    max_frame_pixels: int = Field(
+        8192 * 4320, ge=256, description="pixels per frame (8K UHD fits); more get 422"
+    )
+    probe_memory_mb: int = Field(
+        1024, ge=256, description="address space of the child process reading an upload's headers"
+    )
+    probe_timeout_s: float = Field(30.0, gt=0, description="time the header probe may take")
     callback_secret: SecretStr | None = Field(
         None, description="whsec_<base64> key signing callbacks (Standard Webhooks); unset = unsigned"
     )
@@ -129,6 +140,12 @@ class Settings(BaseSettings):
             secret_key(value.get_secret_value())
             return value
         return None
+
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(self.max_streams, self.max_frame_side, self.max_frame_pixels)
+
+    def probe_budget(self) -> ProbeBudget:
+        return ProbeBudget(self.probe_memory_mb, self.probe_timeout_s)
 
     def callback_key(self) -> bytes | None:
         """The HMAC key signing callbacks, or None when they go unsigned."""

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 
 from analyzers.errors import InvalidOptionError, VideoTooLongError
-from analyzers.media.probe import probe_video
+from analyzers.media.bounded_probe import bounded_probe
 from analyzers.options import AnalysisOptions
 from api.errors import RequestRejected, shorten
 from api.jobs.address_guard import AddressGuard
@@ -160,7 +160,10 @@ class Intake:
                 "no file: send the video in the form field 'file', or a link to it in 'url'",
             )
         options, wait = choices if choices is not None else self._choices(upload.fields, query)
-        info = probe_video(upload.path)
+        # A child process with a memory cap reads the headers: a hostile file cannot grow us.
+        info = bounded_probe(
+            Path(upload.path), self.settings.media_limits(), self.settings.probe_budget()
+        )
         if info.duration_s > self.settings.max_duration_s:
             raise VideoTooLongError(
                 f"the video is {info.duration_s:.1f} s long; the limit is "
