@@ -17,7 +17,7 @@ FORMAT = "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s:%(job)
 
 
 class AccessLinkFilter(logging.Filter):
-    """Masks the links given in a request's query (url=, callback_url=) on uvicorn's access lines."""
+    """Masks the links in a request's query (url=, callback_url=) on uvicorn's access lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args

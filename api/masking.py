@@ -7,7 +7,7 @@ is kept whole only where it is fetched or delivered to; everywhere it is shown
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 #: what stands in for a secret
 MASK = "***"
@@ -24,14 +24,17 @@ def masked_url(raw: str) -> str:
         return MASK  # not even a link: nothing of it is safe to show
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
-    query = "&".join(
-        f"{quote(key, safe='')}={MASK}" if value else quote(key, safe="")
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    if parts.query and not query:
-        query = MASK  # a query that is no key=value list is a secret of its own
+    query = "&".join(_masked_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
     fragment = MASK if parts.fragment else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def _masked_pair(pair: str) -> str:
+    # The key stays (it says what was there); a value, or a bare word, may be the secret.
+    key, equals, value = pair.partition("=")
+    if not equals:
+        return MASK if key else ""
+    return f"{key}={MASK}" if value else f"{key}="
 
 
 def masked_request_path(path: str) -> str:

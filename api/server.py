@@ -26,8 +26,8 @@ from api import __version__
 from api.errors import disk_full
 from api.http.app import create_app
 from api.http.context import AppContext
-from api.jobs.callbacks import CallbackSender
 from api.jobs.address_guard import AddressGuard
+from api.jobs.callbacks import CallbackSender
 from api.jobs.files import UploadFiles
 from api.jobs.intake import Intake
 from api.jobs.keyframes import KeyframeStore

@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     )
     probe_timeout_s: float = Field(30.0, gt=0, description="time the header probe may take")
     callback_secret: SecretStr | None = Field(
-        None, description="whsec_<base64> key signing callbacks (Standard Webhooks); unset = unsigned"
+        None,
+        description="whsec_<base64> key signing callbacks (Standard Webhooks); unset = unsigned",
     )
     public_url: str = Field(
         "", description="base of the links sent in callbacks; empty = http://HOST:PORT"

@@ -100,9 +100,7 @@ def choose_video_stream(container: Any) -> Any:
         stream = videos[0] if videos else None
     if stream is None:
         raise NoVideoStreamError(f"the file has no video stream (it holds {_describe(container)})")
-    limits.current().check_frame(
-        int(stream.codec_context.width), int(stream.codec_context.height)
-    )
+    limits.current().check_frame(int(stream.codec_context.width), int(stream.codec_context.height))
     if stream.frames == 1:
         raise_still_image(stream)
     return stream

@@ -46,7 +46,11 @@ def make_giant_apng(path: Path, side: int = 16000, frames: int = 2) -> Path:
     """An animated PNG of ``frames`` black ``side`` x ``side`` frames, some tens of KB on disk."""
     data = _zero_rows(side, side)
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit greyscale: quick to make
-    parts = [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), _chunk(b"acTL", struct.pack(">II", frames, 0))]
+    parts = [
+        b"\x89PNG\r\n\x1a\n",
+        _chunk(b"IHDR", ihdr),
+        _chunk(b"acTL", struct.pack(">II", frames, 0)),
+    ]
     sequence = 0
     for index in range(frames):
         control = struct.pack(">IIIIIHHBB", sequence, side, side, 0, 0, 1, 10, 0, 0)

@@ -76,7 +76,8 @@ class JobOut(BaseModel):
     result: AnalysisResult | None = Field(None, description="present when status is done")
     error: ErrorDetail | None = Field(None, description="present when failed or cancelled")
     source_url: str | None = Field(
-        None, description="the link the video was downloaded from, user-info and query values masked"
+        None,
+        description="the link the video was downloaded from, user-info and query values masked",
     )
     callback: CallbackOut | None = Field(None, description="present when callback_url was given")
 

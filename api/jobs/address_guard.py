@@ -26,8 +26,8 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
 )
 
 #: IPv4 ranges that are not the public internet (IANA special-purpose registry)
-REFUSED_V4: dict[str, _V4] = {
-    name: _V4(net)
+REFUSED_V4: tuple[tuple[str, _V4], ...] = tuple(
+    (name, _V4(net))
     for name, net in (
         ("this network", "0.0.0.0/8"),
         ("private", "10.0.0.0/8"),
@@ -45,11 +45,11 @@ REFUSED_V4: dict[str, _V4] = {
         ("multicast", "224.0.0.0/4"),
         ("reserved", "240.0.0.0/4"),
     )
-}
+)
 
 #: IPv6 ranges refused outright (the embedding forms judged by their IPv4 are apart)
-REFUSED_V6: dict[str, _V6] = {
-    name: _V6(net)
+REFUSED_V6: tuple[tuple[str, _V6], ...] = tuple(
+    (name, _V6(net))
     for name, net in (
         ("unspecified", "::/128"),
         ("loopback", "::1/128"),
@@ -67,7 +67,7 @@ REFUSED_V6: dict[str, _V6] = {
         ("site-local (deprecated)", "fec0::/10"),
         ("multicast", "ff00::/8"),
     )
-}
+)
 #: the only IPv6 unicast space on the public internet
 GLOBAL_UNICAST = _V6("2000::/3")
 IPV4_MAPPED = _V6("::ffff:0:0/96")
@@ -90,7 +90,7 @@ def _rfc6052_48(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
 
 
 def embedded_v4(addr: IPAddress) -> list[ipaddress.IPv4Address]:
-    """Every IPv4 address ``addr`` may carry (mapped, compatible, translated, NAT64, 6to4, Teredo)."""
+    """The IPv4 addresses inside ``addr`` (mapped, compatible, translated, NAT64, 6to4, Teredo)."""
     if isinstance(addr, ipaddress.IPv4Address):
         return []
     found: list[ipaddress.IPv4Address] = []
@@ -108,14 +108,14 @@ def embedded_v4(addr: IPAddress) -> list[ipaddress.IPv4Address]:
 
 
 def _v4_range(addr: ipaddress.IPv4Address) -> str | None:
-    for name, net in REFUSED_V4.items():
+    for name, net in REFUSED_V4:
         if addr in net:
             return name
     return None if addr.is_global else "not globally routable"
 
 
 def _v6_range(addr: ipaddress.IPv6Address) -> str | None:
-    for name, net in REFUSED_V6.items():
+    for name, net in REFUSED_V6:
         if addr in net:
             return name
     if addr in IPV4_MAPPED or addr in NAT64:

@@ -3,8 +3,9 @@
 One scheduler thread hands due deliveries to a small pool of sender threads, off the
 supervisor loop (the listener only puts the job id on a queue): a slow receiver holds
 one sender for at most ``callback_timeout_s`` and never delays the others. Each
-callback is signed per Standard Webhooks when ``callback_secret`` is set. Each attempt is written to the job's row, so the delivery
-shows in GET /jobs/{id} and survives a restart (``resume`` picks up the pending).
+callback is signed per Standard Webhooks when ``callback_secret`` is set. Each
+attempt is written to the job's row, so the delivery shows in GET /jobs/{id} and
+survives a restart (``resume`` picks up the pending).
 A failed attempt is retried with doubling waits until ``callback_retry_s`` after
 the job ended; then the callback is marked failed.
 """

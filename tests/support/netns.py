@@ -13,7 +13,9 @@ def available() -> bool:
     return os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
 
 
-def run_loopback_only(argv: list[str], timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_loopback_only(
+    argv: list[str], timeout_s: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """``argv`` run inside ``unshare -n`` with lo up; its output captured."""
     inner = f"ip link set lo up && exec {shlex.join(argv)}"
     return subprocess.run(

@@ -197,7 +197,9 @@ def test_no_cue_text_line_holds_an_arrow(result: AnalysisResult, fmt: str, text:
     hostile = result.model_copy(
         update={
             "transcript": Transcript(
-                language="en", text=text, segments=[TranscriptSegment(start_s=0.5, end_s=1.5, text=text)]
+                language="en",
+                text=text,
+                segments=[TranscriptSegment(start_s=0.5, end_s=1.5, text=text)],
             )
         }
     )
@@ -222,7 +224,9 @@ def test_srt_strips_tags(result: AnalysisResult, text: str, shown: str) -> None:
     hostile = result.model_copy(
         update={
             "transcript": Transcript(
-                language="en", text=text, segments=[TranscriptSegment(start_s=0.5, end_s=1.5, text=text)]
+                language="en",
+                text=text,
+                segments=[TranscriptSegment(start_s=0.5, end_s=1.5, text=text)],
             )
         }
     )
