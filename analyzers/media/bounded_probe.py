@@ -16,7 +16,14 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from analyzers.errors import AnalyzerError, InputError, MediaTooDemandingError
+import av
+
+from analyzers.errors import (
+    AnalyzerError,
+    InputError,
+    MediaTooDemandingError,
+    TooManyStreamsError,
+)
 from analyzers.media import limits
 from analyzers.media.limits import MediaLimits
 from analyzers.media.probe import probe_video
@@ -64,12 +71,22 @@ def bounded_probe(path: Path, bounds: MediaLimits, budget: ProbeBudget) -> Video
 
 def _child(path: str, bounds: str, memory_mb: str) -> dict[str, object]:
     limits.configure(MediaLimits(**json.loads(bounds)))
-    try:
-        return {"info": probe_video(path).model_dump(mode="json")}
-    except InputError as exc:
-        return {"error": {"code": exc.code, "message": exc.message}}
-    except MemoryError:
-        return {"error": {"code": MediaTooDemandingError.code, "message": _over(int(memory_mb))}}
+    too_demanding = {"code": MediaTooDemandingError.code, "message": _over(int(memory_mb))}
+    # This process is ours alone: FFmpeg's log may be turned on to tell the demuxer's
+    # max_streams refusal from an allocation that failed under the cap (both are ENOMEM).
+    av.logging.set_level(av.logging.ERROR)
+    with av.logging.Capture() as logged:
+        try:
+            return {"info": probe_video(path).model_dump(mode="json")}
+        except TooManyStreamsError as exc:
+            from_count = exc.__context__ is None  # counted, not the demuxer's ENOMEM
+            if from_count or any("max_streams" in message for _, _, message in logged):
+                return {"error": {"code": exc.code, "message": exc.message}}
+            return {"error": too_demanding}
+        except InputError as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}
+        except MemoryError:
+            return {"error": too_demanding}
 
 
 def _over(memory_mb: int) -> str:

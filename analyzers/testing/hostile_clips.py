@@ -34,7 +34,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _zero_rows(width: int, height: int) -> bytes:
-    # Rows of filter byte 0 and black 1-bit pixels, compressed a slice at a time (little memory).
+    # Rows of filter byte 0 and 1-bit pixels of colour 0, compressed a slice at a time (little memory).
     pack = zlib.compressobj(9)
     row = bytes((width + 7) // 8 + 1)
     step = max(1, (1 << 22) // len(row))
@@ -42,18 +42,20 @@ def _zero_rows(width: int, height: int) -> bytes:
     return b"".join(parts) + pack.flush()
 
 
-def make_giant_apng(path: Path, side: int = 16000, frames: int = 2) -> Path:
-    """An animated PNG of ``frames`` black ``side`` x ``side`` frames, some tens of KB on disk."""
-    data = _zero_rows(side, side)
-    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1-bit greyscale: quick to make
+def make_giant_apng(path: Path, width: int = 16000, height: int = 16000, frames: int = 2) -> Path:
+    """An animated PNG of ``frames`` black ``width`` x ``height`` frames, tens of KB on disk."""
+    data = _zero_rows(width, height)
+    # 1-bit palette: quick to make, yet FFmpeg decodes each frame to full-size RGBA.
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)
     parts = [
         b"\x89PNG\r\n\x1a\n",
         _chunk(b"IHDR", ihdr),
+        _chunk(b"PLTE", bytes(3) + b"\xff" * 3),
         _chunk(b"acTL", struct.pack(">II", frames, 0)),
     ]
     sequence = 0
     for index in range(frames):
-        control = struct.pack(">IIIIIHHBB", sequence, side, side, 0, 0, 1, 10, 0, 0)
+        control = struct.pack(">IIIIIHHBB", sequence, width, height, 0, 0, 1, 10, 0, 0)
         parts.append(_chunk(b"fcTL", control))
         sequence += 1
         if index == 0:
