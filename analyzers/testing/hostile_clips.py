@@ -34,7 +34,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _zero_rows(width: int, height: int) -> bytes:
-    # Rows of filter byte 0 and 1-bit pixels of colour 0, compressed a slice at a time (little memory).
+    # Rows of filter byte 0 and 1-bit pixels of colour 0, compressed a slice at a time.
     pack = zlib.compressobj(9)
     row = bytes((width + 7) // 8 + 1)
     step = max(1, (1 << 22) // len(row))

@@ -10,12 +10,21 @@ IPv4 inside is judged too (and the metadata addresses are found wherever they hi
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from api.errors import RequestRejected, shorten
 
+log = logging.getLogger("api.jobs.address_guard")
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: the one answer for a link that could not be fetched, whatever the reason: telling a
+#: closed port from an HTTP error would map the networks the server can reach
+UNFETCHABLE = (
+    "the link could not be fetched: check that it is a direct link to a video file "
+    "that the server can reach and that answers 200 OK"
+)
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
 
@@ -137,6 +146,12 @@ def refused_range(addr: IPAddress) -> str | None:
     return None
 
 
+def unfetchable(reason: str) -> RequestRejected:
+    """The one ``url_fetch_failed`` refusal; the real reason goes to the log only."""
+    log.info("link not fetched: %s", reason)
+    return RequestRejected("url_fetch_failed", UNFETCHABLE)
+
+
 @dataclass(frozen=True)
 class AddressGuard:
     """Which addresses outbound requests may reach.
@@ -166,7 +181,7 @@ class AddressGuard:
         """The address to connect to; RequestRejected when any of them is refused."""
         found = list(dict.fromkeys(addresses))
         if not found:
-            raise RequestRejected("url_fetch_failed", f"{shorten(host)} has no address")
+            raise unfetchable(f"{shorten(host)} has no address")
         for ip in found:
             reason = self.refusal(ip)
             if reason is not None:

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import httpx
 
 from api.errors import RequestRejected, shorten
-from api.jobs.address_guard import AddressGuard
+from api.jobs.address_guard import AddressGuard, unfetchable
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import Upload, as_rejection
 
@@ -86,9 +86,7 @@ async def resolve(url: httpx.URL, guard: AddressGuard) -> Pinned:
     try:
         infos = await loop.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise RequestRejected(
-            "url_fetch_failed", f"cannot resolve {shorten(url.host)}: {exc}"
-        ) from None
+        raise unfetchable(f"cannot resolve {shorten(url.host)}: {exc}") from None
     return pin(url, guard.check(url.host, _addresses(infos)))
 
 
@@ -147,9 +145,7 @@ class UrlDownload:
                 try:
                     response = await client.send(request, stream=True)
                 except httpx.HTTPError as exc:
-                    raise RequestRejected(
-                        "url_fetch_failed", f"cannot fetch {shorten(url.host)}: {exc}"
-                    ) from None
+                    raise unfetchable(f"cannot fetch {shorten(url.host)}: {exc!r}") from None
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:
                         url = parse_url(str(url.join(response.headers["location"])), "redirect")
@@ -157,13 +153,11 @@ class UrlDownload:
                     return await self._save(response, path), url
                 finally:
                     await response.aclose()
-        raise RequestRejected("url_fetch_failed", f"more than {MAX_REDIRECTS} redirects")
+        raise unfetchable(f"more than {MAX_REDIRECTS} redirects")
 
     async def _save(self, response: httpx.Response, path: Path) -> int:
         if response.status_code != 200:
-            raise RequestRejected(
-                "url_fetch_failed", f"the link answered HTTP {response.status_code}"
-            )
+            raise unfetchable(f"the link answered HTTP {response.status_code}")
         if _is_html(response.headers.get("content-type", "")):
             raise _page_error()
         declared = response.headers.get("content-length", "")
@@ -173,7 +167,7 @@ class UrlDownload:
             with open(path, "wb") as out:
                 return await self._stream(response, out)
         except httpx.HTTPError as exc:
-            raise RequestRejected("url_fetch_failed", f"the download broke off: {exc}") from None
+            raise unfetchable(f"the download broke off: {exc!r}") from None
         except OSError as exc:
             raise as_rejection(exc) from None  # a full disk is a 507, as for an upload
 
