@@ -119,7 +119,9 @@ class Intake:
             ) from None
         except RequestRejected as exc:
             if exc.code == "url_fetch_failed":
-                raise InvalidOptionError(f"callback_url: {exc.message}") from None
+                raise InvalidOptionError(
+                    "callback_url: its host name does not resolve to an address"
+                ) from None
             raise
         return Callback(url=str(url))
 
