@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from api.logging_setup import AccessLinkFilter
+from api.logging_setup import AccessLinkFilter, ClientLinkFilter
 from api.masking import masked_request_path, masked_url
 
 SECRETS = ("pass", "s3cr3t", "t0kval", "sigval", "AKIA", "hunter2")
@@ -65,3 +65,12 @@ def test_the_access_log_masks_the_links_in_a_query(path: str) -> None:
 def test_other_request_paths_are_logged_as_they_are() -> None:
     assert masked_request_path("/jobs") == "/jobs"
     assert masked_request_path("/jobs?limit=10") == "/jobs?limit=10"
+
+
+def test_the_http_client_log_masks_the_links_it_fetches() -> None:
+    record = logging.LogRecord(
+        "httpx", logging.INFO, "", 0, 'HTTP Request: %s %s "%s %d %s"',
+        ("GET", "http://u:hunter2@h/v.mp4?t=t0kval", "HTTP/1.1", 200, "OK"), None,
+    )  # fmt: skip
+    ClientLinkFilter().filter(record)
+    assert record.getMessage() == 'HTTP Request: GET http://***@h/v.mp4?t=*** "HTTP/1.1 200 OK"'
