@@ -80,6 +80,24 @@ class DecodeTimeoutError(InputError):
     code = "decode_timeout"
 
 
+class TooManyStreamsError(InputError):
+    """The file declares more streams than MAX_STREAMS (a cheap file that costs much to open)."""
+
+    code = "too_many_streams"
+
+
+class FrameTooLargeError(InputError):
+    """The video's frames are larger than MAX_FRAME_SIDE or MAX_FRAME_PIXELS."""
+
+    code = "frame_too_large"
+
+
+class MediaTooDemandingError(InputError):
+    """Reading the file's headers took more memory or time than the probe is allowed."""
+
+    code = "media_too_demanding"
+
+
 class InvalidOptionError(InputError):
     code = "invalid_option"
 

@@ -11,7 +11,32 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
+from api.masking import masked_request_path, masked_url
+
 FORMAT = "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s:%(job)s %(message)s"
+
+
+class AccessLinkFilter(logging.Filter):
+    """Masks the links in a request's query (url=, callback_url=) on uvicorn's access lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access logs (client, method, path with query, http version, status).
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], masked_request_path(args[2]), *args[3:])
+        return True
+
+
+class ClientLinkFilter(logging.Filter):
+    """Masks the links httpx logs for each request it sends (video downloads, callbacks)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                masked_url(str(arg)) if str(arg).startswith(("http://", "https://")) else arg
+                for arg in record.args
+            )
+        return True
 
 
 class JobIdFilter(logging.Filter):
@@ -60,6 +85,8 @@ def setup_front_logging(log_file: Path, level: str) -> FrontLogging:
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
+    logging.getLogger("uvicorn.access").addFilter(AccessLinkFilter())
+    logging.getLogger("httpx").addFilter(ClientLinkFilter())
     return FrontLogging(queue=queue, listener=listener, log_file=log_file)
 
 

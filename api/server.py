@@ -21,12 +21,13 @@ from pathlib import Path
 
 import uvicorn
 
+from analyzers.media import limits
 from api import __version__
 from api.errors import disk_full
 from api.http.app import create_app
 from api.http.context import AppContext
+from api.jobs.address_guard import AddressGuard
 from api.jobs.callbacks import CallbackSender
-from api.jobs.fetch import AddressGuard
 from api.jobs.files import UploadFiles
 from api.jobs.intake import Intake
 from api.jobs.keyframes import KeyframeStore
@@ -62,6 +63,7 @@ def serve(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, logs: FrontLogging) -> int:
+    limits.configure(settings.media_limits())
     try:
         sock = _bind(settings.host, settings.port)
     except OSError as exc:

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analyzers.base import AnalyzerConfig
+from analyzers.media.bounded_probe import ProbeBudget
+from analyzers.media.limits import MediaLimits
 from analyzers.media.sampling import Decoder, Seek
 from analyzers.options import AnalysisOptions
 from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
+from api.jobs.webhook_signing import secret_key
 
 #: CTranslate2 compute types the speech model may run in
 AsrComputeType = Literal[
@@ -127,6 +130,19 @@ class Settings(BaseSettings):
     callback_retry_s: float = Field(
         3600.0, ge=0, description="callbacks are retried for this long after the job ended"
     )
+    max_streams: int = Field(32, ge=1, description="streams a file may hold; more get 422")
+    max_frame_side: int = Field(8192, ge=16, description="pixels per frame side; more get 422")
+    max_frame_pixels: int = Field(
+        8192 * 4320, ge=256, description="pixels per frame (8K UHD fits); more get 422"
+    )
+    probe_memory_mb: int = Field(
+        1024, ge=256, description="address space of the child process reading an upload's headers"
+    )
+    probe_timeout_s: float = Field(30.0, gt=0, description="time the header probe may take")
+    callback_secret: SecretStr | None = Field(
+        None,
+        description="whsec_<base64> key signing callbacks (Standard Webhooks); unset = unsigned",
+    )
     public_url: str = Field(
         "", description="base of the links sent in callbacks; empty = http://HOST:PORT"
     )
@@ -139,6 +155,26 @@ class Settings(BaseSettings):
         le=16,
         description="videos decoded ahead per worker whose prompts share model calls",
     )
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _valid_callback_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # A malformed secret stops the start: callbacks signed with a wrong key would all fail.
+        if value is not None and value.get_secret_value():
+            secret_key(value.get_secret_value())
+            return value
+        return None
+
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(self.max_streams, self.max_frame_side, self.max_frame_pixels)
+
+    def probe_budget(self) -> ProbeBudget:
+        return ProbeBudget(self.probe_memory_mb, self.probe_timeout_s)
+
+    def callback_key(self) -> bytes | None:
+        """The HMAC key signing callbacks, or None when they go unsigned."""
+        secret = self.callback_secret
+        return secret_key(secret.get_secret_value()) if secret is not None else None
 
     def analyzer_config(self, device: str | None = None) -> AnalyzerConfig:
         return AnalyzerConfig(

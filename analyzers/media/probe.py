@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import av
 
 from analyzers.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
+from analyzers.media import limits
 from analyzers.media.pyav_demux import demux_packets
 from analyzers.schema import Orientation, VideoInfo
 
@@ -22,7 +23,7 @@ _FIRST_FRAME_PACKETS = 64
 
 @contextlib.contextmanager
 def open_media(path: str | Path) -> Iterator[Any]:
-    """Open ``path`` with PyAV, turning every failure into a one-line InputError."""
+    """Open ``path`` with PyAV within the media limits; every failure a one-line InputError."""
     file = Path(path)
     try:
         info = file.stat()
@@ -35,8 +36,12 @@ def open_media(path: str | Path) -> Iterator[Any]:
         raise NotAVideoError("not a regular file (a pipe, device or folder); save it to a file")
     if info.st_size == 0:
         raise EmptyFileError("the file is empty (0 bytes)")
+    bounds = limits.current()
     try:
-        container = av.open(str(file), metadata_errors="ignore")
+        container = av.open(str(file), metadata_errors="ignore", options=bounds.open_options())
+    except av.error.MemoryError:
+        # The demuxer's answer when a file declares more streams than max_streams allows.
+        raise bounds.too_many_streams() from None
     except av.error.InvalidDataError:
         kind = _container_signature(file)
         if kind:
@@ -51,6 +56,7 @@ def open_media(path: str | Path) -> Iterator[Any]:
         reason = getattr(err, "strerror", None) or type(err).__name__
         raise NotAVideoError(f"the file cannot be opened as a video ({reason})") from None
     try:
+        bounds.check_streams(len(container.streams))
         yield container
     finally:
         container.close()
@@ -94,6 +100,7 @@ def choose_video_stream(container: Any) -> Any:
         stream = videos[0] if videos else None
     if stream is None:
         raise NoVideoStreamError(f"the file has no video stream (it holds {_describe(container)})")
+    limits.current().check_frame(int(stream.codec_context.width), int(stream.codec_context.height))
     if stream.frames == 1:
         raise_still_image(stream)
     return stream

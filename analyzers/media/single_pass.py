@@ -26,6 +26,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from analyzers.errors import NoDecodableFramesError, VideoTooLongError
+from analyzers.media import limits
 from analyzers.media.decode_warnings import completeness_warnings, damage_warnings
 from analyzers.media.frame_table import DecodeCancelled, FrameTable
 from analyzers.media.probe import (
@@ -229,6 +230,8 @@ class _Pass:
         return self._result()
 
     def _see(self, frame: Any) -> None:
+        # The headers were checked; a stream may still change its frame size midway.
+        limits.current().check_frame(frame.width, frame.height)
         moment = self._time_of(frame)
         if self.rotation is None:
             self.rotation = frame_rotation(frame)

@@ -35,6 +35,10 @@ EXTENSIONS: dict[str, str] = {"md": ".md", "srt": ".srt", "vtt": ".vtt", "json":
 #: shortest cue, so a moment (one frame, one word) stays readable on screen
 MIN_CUE_S = 1.0
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+#: a run of dashes before ">" (a timing arrow, or one that a shorter rewrite would make)
+_ARROW = re.compile(r"-+>")
+#: SRT's HTML-like tags and ASS override blocks, which players would render
+_SRT_TAGS = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 
 
 @dataclass(frozen=True, order=True)
@@ -138,8 +142,14 @@ def _clock(seconds: float, separator: str) -> str:
 
 
 def _cue_text(text: str) -> str:
-    # A blank line ends a cue and "-->" starts a timing line in both formats.
-    return " ".join(text.split()).replace("-->", "->") or "..."
+    # A blank line ends a cue and "-->" starts a timing line in both formats. The whole
+    # run of dashes goes: rewriting only "-->" would turn "--->" back into "-->".
+    return _ARROW.sub("->", " ".join(text.split())) or "..."
+
+
+def _srt_text(text: str) -> str:
+    # Tags go before the arrow guard: "--<i></i>>" must not become "-->" after it.
+    return _cue_text(_SRT_TAGS.sub("", text))
 
 
 def _cue_lines(text: str, clean: Callable[[str], str]) -> str:
@@ -150,7 +160,7 @@ def _cue_lines(text: str, clean: Callable[[str], str]) -> str:
 def to_srt(result: AnalysisResult) -> str:
     blocks = [
         f"{n}\n{_clock(c.start_s, ',')} --> {_clock(c.end_s, ',')}\n"
-        f"{_cue_lines(c.text, _cue_text)}\n"
+        f"{_cue_lines(c.text, _srt_text)}\n"
         for n, c in enumerate(cues(result), start=1)
     ]
     return "\n".join(blocks)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.errors import AnalyzerError, InputError, InvalidOptionError
+from analyzers.media import limits
 from analyzers.registry import TEST_MODEL_KINDS
 from api import __version__
 from api.cli.analyze import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, AnalyzeRun
@@ -195,6 +196,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         asr_model=args.asr_model,
     )
     options = settings.analysis_options(args.frames, args.aspects)  # refused before any work
+    limits.configure(settings.media_limits())
     return AnalyzeRun(args, settings, fmt).run(options)
 
 

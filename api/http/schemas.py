@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from analyzers.schema import AnalysisResult
 from api.jobs.record import Callback, CallbackStatus, Job, JobStatus, Progress
+from api.masking import masked_url
 from api.pool.snapshot import WorkerState
 
 
@@ -48,7 +49,7 @@ class ProgressOut(BaseModel):
 class CallbackOut(BaseModel):
     """Delivery of the job's completion callback."""
 
-    url: str
+    url: str = Field(description="the callback URL, user-info and query values masked")
     status: CallbackStatus = Field(description="pending until delivered or given up")
     attempts: int
     last_error: str | None = None
@@ -74,7 +75,10 @@ class JobOut(BaseModel):
     timings: JobTimings
     result: AnalysisResult | None = Field(None, description="present when status is done")
     error: ErrorDetail | None = Field(None, description="present when failed or cancelled")
-    source_url: str | None = Field(None, description="the link the video was downloaded from")
+    source_url: str | None = Field(
+        None,
+        description="the link the video was downloaded from, user-info and query values masked",
+    )
     callback: CallbackOut | None = Field(None, description="present when callback_url was given")
 
 
@@ -189,7 +193,7 @@ def job_out(job: Job, *, with_result: bool = True, progress: Progress | None = N
         ),
         result=result,
         error=error,
-        source_url=job.source_url,
+        source_url=masked_url(job.source_url) if job.source_url else None,
         callback=_callback_out(job.callback),
     )
 
@@ -198,7 +202,7 @@ def _callback_out(callback: Callback | None) -> CallbackOut | None:
     if callback is None:
         return None
     return CallbackOut(
-        url=callback.url,
+        url=masked_url(callback.url),
         status=callback.status,
         attempts=callback.attempts,
         last_error=callback.last_error,

@@ -1,8 +1,11 @@
 """Completion callbacks: when a job ends, POST its status to the URL the client gave.
 
-One sender thread delivers them, off the supervisor loop: the listener only puts
-the job id on a queue. Each attempt is written to the job's row, so the delivery
-shows in GET /jobs/{id} and survives a restart (``resume`` picks up the pending).
+One scheduler thread hands due deliveries to a small pool of sender threads, off the
+supervisor loop (the listener only puts the job id on a queue): a slow receiver holds
+one sender for at most ``callback_timeout_s`` and never delays the others. Each
+callback is signed per Standard Webhooks when ``callback_secret`` is set. Each
+attempt is written to the job's row, so the delivery shows in GET /jobs/{id} and
+survives a restart (``resume`` picks up the pending).
 A failed attempt is retried with doubling waits until ``callback_retry_s`` after
 the job ended; then the callback is marked failed.
 """
@@ -10,8 +13,10 @@ the job ended; then the callback is marked failed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import heapq
+import json
 import logging
 import threading
 import time
@@ -20,9 +25,12 @@ from typing import Any
 import httpx
 
 from analyzers.errors import AnalyzerError
-from api.jobs.fetch import AddressGuard, parse_url, resolve
+from api.jobs.address_guard import AddressGuard
+from api.jobs.fetch import parse_url, resolve
 from api.jobs.record import Callback, Job
 from api.jobs.store import JobStore
+from api.jobs.webhook_signing import headers as webhook_headers
+from api.masking import masked_url
 from api.settings import Settings
 
 log = logging.getLogger("api.jobs.callbacks")
@@ -31,6 +39,8 @@ log = logging.getLogger("api.jobs.callbacks")
 MAX_BACKOFF_S = 300.0
 #: characters of an error kept on the job
 ERROR_CHARS = 300
+#: deliveries in flight at once (each bounded by callback_timeout_s)
+SENDERS = 16
 
 
 def payload(job: Job, base_url: str) -> dict[str, Any]:
@@ -47,10 +57,13 @@ def payload(job: Job, base_url: str) -> dict[str, Any]:
 
 
 class CallbackSender:
-    """A thread delivering completion callbacks, with retries, recorded in the store."""
+    """Delivers completion callbacks in parallel, with retries, recorded in the store."""
 
     def __init__(self, settings: Settings, store: JobStore, guard: AddressGuard) -> None:
         self.settings, self.store, self.guard = settings, store, guard
+        self.key = settings.callback_key()
+        self._senders = concurrent.futures.ThreadPoolExecutor(SENDERS, "callback-send")
+        self._in_flight: set[concurrent.futures.Future[Callback | None]] = set()
         self._due: list[tuple[float, str]] = []
         self._queued: set[str] = set()  # one entry per job: resume() and the listener may overlap
         self._cond = threading.Condition()
@@ -58,6 +71,11 @@ class CallbackSender:
         self._thread = threading.Thread(target=self._run, name="callbacks", daemon=True)
 
     def start(self) -> None:
+        if self.key is None:
+            log.warning(
+                "callbacks are sent unsigned: set TIKTOK_ANALYZER_CALLBACK_SECRET "
+                "(whsec_<base64>) so receivers can verify them"
+            )
         self._thread.start()
 
     def resume(self) -> int:
@@ -89,6 +107,8 @@ class CallbackSender:
             self._cond.notify()
         if self._thread.is_alive():
             self._thread.join(self.settings.callback_timeout_s + 1.0)
+        concurrent.futures.wait(list(self._in_flight), self.settings.callback_timeout_s + 1.0)
+        self._senders.shutdown(wait=False, cancel_futures=True)
 
     def _next(self) -> str | None:
         """Wait for the next due job id; None when stopping."""
@@ -105,10 +125,16 @@ class CallbackSender:
 
     def _run(self) -> None:
         while (job_id := self._next()) is not None:
-            try:
-                self.deliver(job_id)
-            except Exception:
-                log.exception("callback of job %s", job_id)
+            future = self._senders.submit(self._deliver_logged, job_id)
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
+
+    def _deliver_logged(self, job_id: str) -> Callback | None:
+        try:
+            return self.deliver(job_id)
+        except Exception:
+            log.exception("callback of job %s", job_id)
+            return None
 
     def deliver(self, job_id: str) -> Callback | None:
         """One attempt for the job's callback; records it and schedules the retry if needed."""
@@ -137,7 +163,8 @@ class CallbackSender:
         self.store.record_callback(job.id, state)
         if give_up:
             log.warning(
-                "callback not delivered after %d attempt(s): %s",
+                "callback to %s not delivered after %d attempt(s): %s",
+                masked_url(job.callback.url),
                 attempts,
                 error,
                 extra={"job_id": job.id},
@@ -151,7 +178,7 @@ class CallbackSender:
 
         The whole attempt (name lookup, connect, send, the answer's status) has one deadline:
         httpx's timeout bounds each read, and a receiver trickling its answer would otherwise
-        hold the one sender thread for as long as it likes."""
+        hold a sender thread for as long as it likes."""
         limit = self.settings.callback_timeout_s
         try:
             return asyncio.run(asyncio.wait_for(self._attempt(job, url), limit))
@@ -163,7 +190,10 @@ class CallbackSender:
             pinned = await resolve(parse_url(url, "callback_url"), self.guard)
         except AnalyzerError as exc:
             return exc.message
-        body = payload(job, self.settings.base_url)
+        body = json.dumps(payload(job, self.settings.base_url)).encode()
+        # The id stays the same across retries, so a receiver can drop a repeat.
+        signing = webhook_headers(self.key, f"msg_{job.id}", int(time.time()), body)
+        sent = {**pinned.headers, **signing, "content-type": "application/json"}
         timeout = self.settings.callback_timeout_s
         try:
             # trust_env=False: a proxy would connect for us and defeat the address check.
@@ -172,8 +202,8 @@ class CallbackSender:
                 client.stream(
                     "POST",
                     pinned.url,
-                    json=body,
-                    headers=pinned.headers,
+                    content=body,
+                    headers=sent,
                     extensions=pinned.extensions,
                 ) as response,
             ):

@@ -1,4 +1,4 @@
-"""Outbound HTTP made safe: the address guard, pinned connections, and the video download.
+"""Outbound HTTP made safe: pinned connections through the address guard, and the download.
 
 Every outbound request (a video link, a completion callback) resolves the name
 itself, checks every address it got, and connects to the checked one: a DNS
@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -20,76 +20,16 @@ from urllib.parse import unquote
 import httpx
 
 from api.errors import RequestRejected, shorten
+from api.jobs.address_guard import AddressGuard, unfetchable
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import Upload, as_rejection
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-#: cloud metadata endpoints: refused even when private addresses are allowed
-METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
-)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 #: redirects followed before giving up
 MAX_REDIRECTS = 5
 #: a web page announces itself in its first bytes even with a wrong Content-Type
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<!--")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _REDIRECTS = (301, 302, 303, 307, 308)
-
-
-def _embedded_v4(addr: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), else itself."""
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return addr.ipv4_mapped
-        if addr.sixtofour is not None:
-            return addr.sixtofour
-        if addr in _NAT64:
-            return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
-    return addr
-
-
-@dataclass(frozen=True)
-class AddressGuard:
-    """Which addresses outbound requests may reach.
-
-    Public (globally routable, not multicast) addresses always; loopback, private,
-    link-local and reserved ones only with ``allow_private``; metadata never.
-    ``exempt`` names addresses allowed even when private ones are not.
-    """
-
-    allow_private: bool = False
-    exempt: frozenset[IPAddress] = field(default_factory=frozenset)
-
-    def refusal(self, ip: str) -> str | None:
-        """Why ``ip`` may not be reached, or None when it may."""
-        raw = ipaddress.ip_address(ip.split("%", 1)[0])
-        addr = _embedded_v4(raw)
-        if raw in self.exempt or addr in self.exempt:
-            return None
-        if raw in METADATA_ADDRESSES or addr in METADATA_ADDRESSES:
-            return f"{ip} is a cloud metadata address"
-        if self.allow_private:
-            return None
-        if addr.is_multicast or not addr.is_global or not raw.is_global:
-            return f"{ip} is a loopback, private, link-local or reserved address"
-        return None
-
-    def check(self, host: str, addresses: Iterable[str]) -> str:
-        """The address to connect to; RequestRejected when any of them is refused."""
-        found = list(dict.fromkeys(addresses))
-        if not found:
-            raise RequestRejected("url_fetch_failed", f"{shorten(host)} has no address")
-        for ip in found:
-            reason = self.refusal(ip)
-            if reason is not None:
-                raise RequestRejected(
-                    "url_not_allowed",
-                    f"links to {shorten(host)} are not allowed: {reason}",
-                )
-        return found[0]
 
 
 @dataclass(frozen=True)
@@ -146,9 +86,7 @@ async def resolve(url: httpx.URL, guard: AddressGuard) -> Pinned:
     try:
         infos = await loop.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise RequestRejected(
-            "url_fetch_failed", f"cannot resolve {shorten(url.host)}: {exc}"
-        ) from None
+        raise unfetchable(f"cannot resolve {shorten(url.host)}: {exc}") from None
     return pin(url, guard.check(url.host, _addresses(infos)))
 
 
@@ -207,9 +145,7 @@ class UrlDownload:
                 try:
                     response = await client.send(request, stream=True)
                 except httpx.HTTPError as exc:
-                    raise RequestRejected(
-                        "url_fetch_failed", f"cannot fetch {shorten(url.host)}: {exc}"
-                    ) from None
+                    raise unfetchable(f"cannot fetch {shorten(url.host)}: {exc!r}") from None
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:
                         url = parse_url(str(url.join(response.headers["location"])), "redirect")
@@ -217,13 +153,11 @@ class UrlDownload:
                     return await self._save(response, path), url
                 finally:
                     await response.aclose()
-        raise RequestRejected("url_fetch_failed", f"more than {MAX_REDIRECTS} redirects")
+        raise unfetchable(f"more than {MAX_REDIRECTS} redirects")
 
     async def _save(self, response: httpx.Response, path: Path) -> int:
         if response.status_code != 200:
-            raise RequestRejected(
-                "url_fetch_failed", f"the link answered HTTP {response.status_code}"
-            )
+            raise unfetchable(f"the link answered HTTP {response.status_code}")
         if _is_html(response.headers.get("content-type", "")):
             raise _page_error()
         declared = response.headers.get("content-length", "")
@@ -233,7 +167,7 @@ class UrlDownload:
             with open(path, "wb") as out:
                 return await self._stream(response, out)
         except httpx.HTTPError as exc:
-            raise RequestRejected("url_fetch_failed", f"the download broke off: {exc}") from None
+            raise unfetchable(f"the download broke off: {exc!r}") from None
         except OSError as exc:
             raise as_rejection(exc) from None  # a full disk is a 507, as for an upload
 

@@ -18,13 +18,15 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 
 from analyzers.errors import InvalidOptionError, VideoTooLongError
-from analyzers.media.probe import probe_video
+from analyzers.media.bounded_probe import bounded_probe
 from analyzers.options import AnalysisOptions
 from api.errors import RequestRejected, shorten
-from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, resolve
+from api.jobs.address_guard import AddressGuard
+from api.jobs.fetch import UrlDownload, parse_url, resolve
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import MAX_FIELDS_TOTAL_BYTES, Upload, spool_multipart
 from api.jobs.record import Callback, Job
+from api.masking import masked_url
 from api.settings import Settings
 
 #: room for the multipart boundaries and text fields around the file itself
@@ -117,7 +119,9 @@ class Intake:
             ) from None
         except RequestRejected as exc:
             if exc.code == "url_fetch_failed":
-                raise InvalidOptionError(f"callback_url: {exc.message}") from None
+                raise InvalidOptionError(
+                    "callback_url: its host name does not resolve to an address"
+                ) from None
             raise
         return Callback(url=str(url))
 
@@ -158,7 +162,10 @@ class Intake:
                 "no file: send the video in the form field 'file', or a link to it in 'url'",
             )
         options, wait = choices if choices is not None else self._choices(upload.fields, query)
-        info = probe_video(upload.path)
+        # A child process with a memory cap reads the headers: a hostile file cannot grow us.
+        info = bounded_probe(
+            Path(upload.path), self.settings.media_limits(), self.settings.probe_budget()
+        )
         if info.duration_s > self.settings.max_duration_s:
             raise VideoTooLongError(
                 f"the video is {info.duration_s:.1f} s long; the limit is "
@@ -172,7 +179,8 @@ class Intake:
             size_bytes=upload.size,
             duration_s=info.duration_s,
             probe=info,
-            source_url=source_url.strip() if source_url else None,
+            # The link was needed to fetch; what is kept is only ever shown: no secrets in it.
+            source_url=masked_url(source_url) if source_url else None,
             callback=callback,
         )
         return Submission(job, wait)

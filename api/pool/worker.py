@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from analyzers.errors import AnalyzerError, InvalidOptionError, ModelLoadError
+from analyzers.media import limits
 from analyzers.media.sampling import stuck_decoder_threads
 from api.jobs.record import Job, Progress
 from api.pool.protocol import (
@@ -89,6 +90,7 @@ class Worker:
         self.worker_id = worker_id
         self.device = device
         self.send = send
+        limits.configure(settings.media_limits())  # every file this worker opens is bounded
         self.inbox: queue.Queue[ToWorker] = queue.Queue()
         # At most batch_videos decoded videos wait for the model (memory stays bounded).
         self.prepared: queue.Queue[Prepared] = queue.Queue(maxsize=settings.batch_videos)

@@ -16,6 +16,7 @@ from analyzers.testing.clips import (
     make_truncated_video,
     make_video,
 )
+from analyzers.testing.hostile_clips import make_giant_apng, make_many_streams
 from tests.support.serverproc import ServerProcess, post_video, wait_for
 
 
@@ -29,7 +30,16 @@ def media(tmp_path_factory: pytest.TempPathFactory, tiny_video: Path) -> Path:
     make_video(root / "long.mp4", width=64, height=112, duration_s=25, fps=5)
     src = make_video(root / "full.mp4", width=96, height=160, duration_s=6, fps=10)
     make_truncated_video(src, root / "truncated.mp4", keep=0.15)
+    make_many_streams(root / "streams.mp4", 400)
+    make_many_streams(root / "streams-32.mp4", 32, frames=6)
+    make_giant_apng(root / "giant.png")
+    make_giant_apng(root / "wide.png", 9000, 16)
     return root
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
 
 @pytest.fixture
@@ -54,6 +64,9 @@ def _error(response: httpx.Response, status: int, code: str, *words: str) -> Non
         ("image.mp4", 415, "not_a_video", ("still image",)),
         ("audio.mp4", 422, "no_video_stream", ("no video stream", "audio")),
         ("long.mp4", 422, "video_too_long", ("25", "20")),
+        ("streams.mp4", 422, "too_many_streams", ("more than 32 streams",)),
+        ("giant.png", 422, "frame_too_large", ("16000x16000", "8192")),
+        ("wide.png", 422, "frame_too_large", ("9000x16",)),
     ],
 )
 def test_bad_files_are_refused_before_queueing(
@@ -180,3 +193,23 @@ def test_a_client_that_disconnects_mid_upload_is_not_an_error(
     log = server.log_file.read_text()
     assert "client disconnected during the upload" in log
     assert "Traceback" not in log[max(0, log.index("client disconnected") - 2000) :]
+
+
+def test_hostile_files_leave_the_front_memory_where_it_was(
+    client: httpx.Client, server: ServerProcess, media: Path
+) -> None:
+    refused = ("streams.mp4", "giant.png")
+    admitted = "streams-32.mp4"  # as many streams as allowed: analysed
+
+    def upload_all() -> None:
+        for name in refused:
+            assert post_video(client, media / name).status_code == 422
+        assert post_video(client, media / admitted, frames=1).status_code == 200
+
+    upload_all()  # first use: the code paths' own one-time allocations
+    before = _rss_mb(server.pid)
+    for _ in range(3):
+        upload_all()
+    after = _rss_mb(server.pid)
+    print(f"front RSS before {before:.1f} MB, after 9 hostile uploads {after:.1f} MB")
+    assert after - before < 20, (before, after)

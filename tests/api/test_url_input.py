@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +152,33 @@ def test_bad_options_are_refused_before_downloading(
         response = client.post("/analyze", data={"url": site.url("/clip.mp4"), "aspects": "nope"})
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_option"
     assert len(site.received) == before
+
+
+def test_secrets_in_links_are_masked_wherever_shown_or_logged(
+    open_server: ServerProcess, site: LoopbackSite
+) -> None:
+    """User-info and query values of the video link and the callback URL: never shown or logged."""
+    site.routes["/hook"] = file_route(b"{}", "application/json")
+    port = site.port
+    video = f"http://alice:pw-s3cret@127.0.0.1:{port}/clip.mp4?token=tok-s3cret&Expires=1"
+    hook = site.url("/hook") + "?sig=hook-s3cret"
+    with open_server.client() as client:
+        response = client.post(
+            "/analyze",
+            params={"url": video, "callback_url": hook, "frames": 1, "wait": "false"},
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        wait_final(client, job_id)
+        shown = [
+            client.get(f"/jobs/{job_id}").text,
+            client.get("/jobs").text,
+            client.get("/board").text,
+        ]
+    for text in shown:
+        assert "s3cret" not in text and "alice" not in text
+    job = json.loads(shown[0])
+    assert job["source_url"] == f"http://***@127.0.0.1:{port}/clip.mp4?token=***&Expires=***"
+    assert job["callback"]["url"] == site.url("/hook") + "?sig=***"
+    assert any(path.startswith("/clip.mp4?token=tok-s3cret") for path, _, _ in site.received)
+    assert "s3cret" not in open_server.log_file.read_text()

@@ -169,3 +169,67 @@ def test_result_without_stages_exports(result: AnalysisResult) -> None:
 def test_ocr_replaces_the_models_guess_at_text(result: AnalysisResult) -> None:
     assert not any(c.text.startswith("[on-screen text]") for c in cues(result))
     assert "### On-screen text (the caption model's guess" in to_markdown(result)
+
+
+HOSTILE_CUE_TEXTS = [
+    "-->",
+    "--->",
+    "---->",
+    "----------->",
+    "-- >",
+    "--\n>",
+    "-\n->",
+    "a --> b ---> c",
+    "--<b>></b>",
+    "-<i></i>->",
+    "--{\\an8}>",
+    "<b>--</b>>",
+    "—>",
+    "<<-->>",
+    "\n\n-->\n\n",
+    "x\n\n1\n00:00:00,000 --> 00:00:01,000\ny",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_CUE_TEXTS)
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_no_cue_text_line_holds_an_arrow(result: AnalysisResult, fmt: str, text: str) -> None:
+    hostile = result.model_copy(
+        update={
+            "transcript": Transcript(
+                language="en",
+                text=text,
+                segments=[TranscriptSegment(start_s=0.5, end_s=1.5, text=text)],
+            )
+        }
+    )
+    out = export(hostile, fmt)
+    timing = re.compile(r"^\d\d:\d\d:\d\d[,.]\d{3} --> \d\d:\d\d:\d\d[,.]\d{3}$")
+    lines = [line for line in out.splitlines() if "-->" in line]
+    assert lines and all(timing.match(line) for line in lines), lines
+    assert len(lines) == len(cues(hostile))
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a <b>table</b> & chairs", "a table & chairs"),
+        ('<font color="red">red</font>', "red"),
+        ("{\\an8}top", "top"),
+        ("<i>x", "x"),
+        ("a < b", "a < b"),
+    ],
+)
+def test_srt_strips_tags(result: AnalysisResult, text: str, shown: str) -> None:
+    hostile = result.model_copy(
+        update={
+            "transcript": Transcript(
+                language="en",
+                text=text,
+                segments=[TranscriptSegment(start_s=0.5, end_s=1.5, text=text)],
+            )
+        }
+    )
+    srt = to_srt(hostile)
+    assert f"\n{shown}\n" in srt
+    assert not re.search(r"<[^>\n]*>", srt)

@@ -25,6 +25,7 @@ from analyzers.testing.clips import (
     make_truncated_video,
     make_video,
 )
+from analyzers.testing.hostile_clips import make_giant_apng, make_many_streams
 from api.cli import main
 from api.cli.output import ResultWriter
 
@@ -393,3 +394,16 @@ def test_a_result_that_cannot_be_written_fails_that_file(
     (line,) = _error_lines(err)
     assert code == 1, err
     assert line.startswith(f"error: {short_video}: cannot write the result: ")
+
+
+def test_hostile_files_are_refused_by_the_cli(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    streams = make_many_streams(tmp_path / "streams.mp4", 100)
+    giant = make_giant_apng(tmp_path / "giant.png")
+    code = main(["analyze", str(streams), str(giant), *_model_args(tiny_model_dir), "--json"])
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    by_file = {line["file"]: line for line in _json_lines(captured.out)}
+    assert by_file[str(streams)]["error"]["code"] == "too_many_streams"
+    assert by_file[str(giant)]["error"]["code"] == "frame_too_large"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import hmac
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from api.jobs.address_guard import AddressGuard
 from api.jobs.callbacks import CallbackSender
-from api.jobs.fetch import AddressGuard
 from api.jobs.record import Callback, Job
 from api.jobs.store import JobStore
 from api.settings import Settings
-from tests.support.loopback import FlakyReceiver, LoopbackSite
+from tests.support.loopback import FlakyReceiver, LoopbackSite, Route, send
 from tests.support.serverproc import wait_for
 
 DEFAULTS = Settings().analysis_options()
@@ -153,3 +158,88 @@ def test_a_trickling_receiver_is_cut_off_at_the_attempt_deadline(
     state = sender.deliver("j1")
     assert state is not None and state.status == "failed" and state.attempts == 1
     assert state.last_error == "the receiver did not answer within 1 s"
+
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def _verify_from_the_spec(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks verification, written from the spec (not from our module)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    key = base64.b64decode(secret.split("_", 1)[1])
+    content = f"{lower['webhook-id']}.{lower['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    if abs(time.time() - int(lower["webhook-timestamp"])) > 300:
+        return False
+    given = [s.split(",", 1) for s in lower["webhook-signature"].split(" ")]
+    return any(v == "v1" and hmac.compare_digest(sig, expected) for v, sig in given)
+
+
+def test_callbacks_are_signed_per_standard_webhooks(store: JobStore, site: LoopbackSite) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=1)
+    _ended_job(store, "j1", site.url("/hook"))
+    sender = CallbackSender(_settings(callback_secret=SECRET), store, OPEN)  # type: ignore[arg-type]
+    sender.deliver("j1")
+    sender.deliver("j1")
+    (_, first, body1), (_, second, body2) = [r for r in site.received if r[0] == "/hook"][-2:]
+    for headers, body in ((first, body1), (second, body2)):
+        assert _verify_from_the_spec(SECRET, headers, body)
+        assert not _verify_from_the_spec(SECRET, headers, body + b" ")
+        assert not _verify_from_the_spec(SECRET.replace("w", "W", 1)[:6] + "x" * 44, headers, body)
+    assert first["webhook-id"] == second["webhook-id"] == "msg_j1"  # a retry is the same message
+
+
+def test_without_a_secret_callbacks_carry_id_and_time_but_no_signature(
+    store: JobStore, site: LoopbackSite
+) -> None:
+    site.routes["/hook"] = FlakyReceiver(failures=0)
+    _ended_job(store, "j1", site.url("/hook"))
+    CallbackSender(_settings(), store, OPEN).deliver("j1")
+    headers = {k.lower(): v for k, v in site.received[-1][1].items()}
+    assert headers["webhook-id"] == "msg_j1" and "webhook-signature" not in headers
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "0123456789abcdef0123456789abcdef",  # no whsec_ prefix
+        "whsec_",
+        "whsec_not base64!",
+        "whsec_" + base64.b64encode(b"short").decode(),
+        "WHSEC_" + base64.b64encode(b"0123456789abcdef").decode(),
+    ],
+)
+def test_an_invalid_secret_is_a_configuration_error(secret: str) -> None:
+    with pytest.raises(ValidationError, match="callback"):
+        Settings(callback_secret=secret)  # type: ignore[arg-type]
+
+
+def _slow_receiver(seconds: float) -> Route:
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+        with contextlib.suppress(OSError):
+            send(handler, 200, b"{}", "application/json")
+
+    return route
+
+
+def test_a_slow_receiver_does_not_delay_the_others(store: JobStore, site: LoopbackSite) -> None:
+    site.routes["/slow"] = _slow_receiver(4.0)
+    site.routes["/fast"] = FlakyReceiver(failures=0)
+    slow = _ended_job(store, "slow", site.url("/slow"))
+    fast = [_ended_job(store, f"fast{i}", site.url("/fast")) for i in range(3)]
+    sender = CallbackSender(_settings(callback_timeout_s=10.0), store, OPEN)
+    sender.start()
+    try:
+        sender.job_ended(slow)
+        wait_for(lambda: any(r[0] == "/slow" for r in site.received), 5, "the slow receiver")
+        started = time.monotonic()
+        for job in fast:
+            sender.job_ended(job)
+        for job in fast:
+            wait_for(lambda j=job: _callback(store, j.id).status == "delivered", 10, "fast")
+        assert time.monotonic() - started < 2.0  # not queued behind the 4 s receiver
+        assert _callback(store, "slow").status == "pending"
+        wait_for(lambda: _callback(store, "slow").status == "delivered", 10, "slow delivery")
+    finally:
+        sender.stop()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from api.errors import RequestRejected, StorageFullError
-from api.jobs.fetch import AddressGuard, UrlDownload, parse_url, pin
+from api.jobs.address_guard import UNFETCHABLE, AddressGuard
+from api.jobs.fetch import UrlDownload, parse_url, pin
 from api.jobs.files import UploadFiles
 from tests.support.disks import small_tmpfs
 from tests.support.loopback import (
@@ -82,6 +85,16 @@ def test_the_pinned_request_keeps_host_and_tls_name() -> None:
     assert pinned.extensions == {"sni_hostname": "cdn.example.com"}
 
 
+def _cut_off(handler: BaseHTTPRequestHandler) -> None:
+    """Promises 100 kB, sends 1 kB, hangs up."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "video/mp4")
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    handler.wfile.write(VIDEO[:1000])
+    handler.close_connection = True
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[LoopbackSite]:
     web = LoopbackSite()
@@ -93,6 +106,8 @@ def site() -> Iterator[LoopbackSite]:
             "/disguised": file_route(b"<!doctype html><html></html>", "video/mp4"),
             "/slow.mp4": slow_route(200_000, 6.0),
             "/missing.mp4": lambda h: h.send_error(404),
+            "/server-error": lambda h: h.send_error(500),
+            "/cut-off": _cut_off,
         }
     )
     with web.running():
@@ -163,9 +178,26 @@ def test_a_slow_download_is_cut_off_by_the_time_limit(site: LoopbackSite, tmp_pa
     assert error.code == "url_timeout"
 
 
-def test_an_error_status_is_reported(site: LoopbackSite, tmp_path: Path) -> None:
-    error = _fails(_download(tmp_path), site.url("/missing.mp4"))
-    assert error.code == "url_fetch_failed" and "404" in error.message
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again when the probe socket goes
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/missing.mp4", "/server-error", "/loop", "closed-port", "unresolvable", "/cut-off"],
+)
+def test_a_link_that_cannot_be_fetched_gets_one_answer(
+    site: LoopbackSite, tmp_path: Path, target: str
+) -> None:
+    """Closed port, HTTP error, endless redirects, unknown name: no way to tell them apart."""
+    url = {
+        "closed-port": f"http://127.0.0.1:{_closed_port()}/v.mp4",
+        "unresolvable": "http://no-such-host.invalid/v.mp4",
+    }.get(target, site.url(target))
+    error = _fails(_download(tmp_path), url)
+    assert (error.code, error.message) == ("url_fetch_failed", UNFETCHABLE)
 
 
 @pytest.fixture
