@@ -39,7 +39,7 @@ def load_reader(engine: str, langs: str, device: str) -> TextReader:
     if engine == "rapidocr":
         from analyzers.stages.ocr_rapid import RapidReader
 
-        return RapidReader(device)
+        return RapidReader(device, langs)
     raise OcrUnavailable(f"unknown OCR engine {engine!r} (rapidocr or tesseract)")
 
 

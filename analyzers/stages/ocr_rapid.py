@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,13 @@ class RapidReader:
 
     name = "rapidocr"
 
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto", langs: str = "eng") -> None:
         folder = _models_dir()
         from rapidocr import RapidOCR
 
         cuda = _wants_cuda(device)
         params: dict[str, Any] = {
-            "Global.log_level": "warning",
+            "Global.log_level": "error",
             "Global.use_cls": False,  # overlays are upright; the cls model is not in the wheel
             "Global.max_side_len": DETECT_LONG_SIDE,
             "Det.model_path": str(folder / _DET_MODEL),
@@ -80,6 +81,7 @@ class RapidReader:
         except Exception as exc:  # a broken onnxruntime or model: the stage is skipped
             raise OcrUnavailable(f"RapidOCR cannot load its models: {exc}") from exc
         self._lock = threading.Lock()
+        self._fold = all(lang == "eng" for lang in langs.split("+"))
         self.device = "cuda" if cuda else "cpu"
         logger.info("OCR engine: RapidOCR PP-OCRv6 small on %s", self.device)
 
@@ -87,24 +89,56 @@ class RapidReader:
         self._engine = None
 
     def words(self, rgb: np.ndarray) -> list[Word]:
-        """Confident text lines of one RGB frame (each a Word with its line box)."""
+        """Confident words of one RGB frame, each with its own box."""
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         with self._lock:
-            out = self._engine(bgr, use_det=True, use_cls=False, use_rec=True)
-        found: list[Word] = []
-        for box, text, score in zip(
-            out.boxes if out.boxes is not None else [], out.txts or (), out.scores or (), strict=False
-        ):
-            cleaned = str(text).strip()
-            if float(score) < MIN_LINE_SCORE or not any(ch.isalnum() for ch in cleaned):
-                continue
-            points = np.asarray(box)
-            left, top = points.min(axis=0)
-            right, bottom = points.max(axis=0)
-            found.append(
-                Word(cleaned, 100.0 * float(score), (int(left), int(top), int(right), int(bottom)))
+            out = self._engine(
+                bgr, use_cls=False, return_word_box=True, return_single_char_box=True
             )
+        if out.txts is None:
+            return []
+        found: list[Word] = []
+        lines = zip(out.txts, out.scores, out.word_results, out.boxes, strict=False)
+        for text, score, chars, box in lines:
+            if float(score) >= MIN_LINE_SCORE:
+                found += split_line(str(text), float(score), chars, box, self._fold)
         return found
 
     def read(self, rgb: np.ndarray, timestamp_s: float) -> FrameText:
         return FrameText(timestamp_s, blocks_of(self.words(rgb)))
+
+
+def split_line(text: str, score: float, chars: Any, line: Any, fold: bool) -> list[Word]:
+    """A read line cut into words at its spaces, each with its letters' box.
+
+    ``fold``: accents dropped ("TODÃY" is "TODAY"); the multilingual recogniser adds
+    them on busy backgrounds where the languages read (English) have none.
+    """
+    if fold:
+        text = "".join(
+            c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+        )
+    boxes = [_span(box) for c, _, box in chars if box is not None and str(c).strip()]
+    letters = text.replace(" ", "")
+    words: list[Word] = []
+    position = 0
+    for piece in text.split():
+        spans = boxes[position : position + len(piece)] if len(boxes) == len(letters) else []
+        position += len(piece)
+        if not any(ch.isalnum() for ch in piece):
+            continue
+        box = (
+            (min(b[0] for b in spans), min(b[1] for b in spans))
+            + (max(b[2] for b in spans), max(b[3] for b in spans))
+            if spans
+            else _span(line)  # no letter boxes to trust: the line's
+        )
+        words.append(Word(piece, 100.0 * score, box))
+    return words
+
+
+def _span(box: Any) -> tuple[int, int, int, int]:
+    points = np.asarray(box)
+    left, top = points.min(axis=0)
+    right, bottom = points.max(axis=0)
+    return int(left), int(top), int(right), int(bottom)

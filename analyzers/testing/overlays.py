@@ -88,14 +88,14 @@ def _photo(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 
 
 def _confetti(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Many small bright and dark pieces on a colour: outlines everywhere, no letters."""
+    """Many small pieces of every colour (white and black too) on a gradient: edges, no letters."""
     image = Image.fromarray(_gradient(rng, width, height))
     draw = ImageDraw.Draw(image)
-    for _ in range(width * height // 600):
+    for _ in range(width * height // 1200):
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         w, h = int(rng.integers(3, 14)), int(rng.integers(3, 14))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.rectangle((x, y, x + w, y + h), fill=colour, outline=(0, 0, 0))
+        draw.polygon([(x, y), (x + w, y + h // 3), (x + w // 2, y + h)], fill=colour)
     return np.asarray(image).copy()
 
 
