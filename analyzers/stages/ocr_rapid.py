@@ -29,6 +29,8 @@ DETECT_LONG_SIDE = 960
 MAX_BOXES = 24
 #: lines the recogniser is less sure of (0-1) are dropped: texture reads as stray letters
 MIN_LINE_SCORE = 0.8
+#: the languages (Tesseract's names, as TIKTOK_ANALYZER_OCR_LANGS) the wheel's recogniser reads
+LANGS = ("eng", "chi_sim", "chi_tra")
 _DET_MODEL = "PP-OCRv6_det_small.onnx"
 _REC_MODEL = "PP-OCRv6_rec_small.onnx"
 
@@ -61,6 +63,12 @@ class RapidReader:
     name = "rapidocr"
 
     def __init__(self, device: str = "auto", langs: str = "eng") -> None:
+        unknown = [lang for lang in langs.split("+") if lang not in LANGS]
+        if unknown:
+            raise OcrUnavailable(
+                f"RapidOCR's models read {', '.join(LANGS)}, not {'+'.join(unknown)!r}; "
+                "set TIKTOK_ANALYZER_OCR_ENGINE=tesseract for other languages"
+            )
         folder = _models_dir()
         from rapidocr import RapidOCR
 
