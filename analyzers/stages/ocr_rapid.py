@@ -85,7 +85,7 @@ class RapidReader:
             "EngineConfig.onnxruntime.use_cuda": cuda,
         }
         try:
-            self._engine = RapidOCR(params=params)
+            self._engine: Any = RapidOCR(params=params)
         except Exception as exc:  # a broken onnxruntime or model: the stage is skipped
             raise OcrUnavailable(f"RapidOCR cannot load its models: {exc}") from exc
         self._lock = threading.Lock()

@@ -12,6 +12,7 @@ import json
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -33,10 +34,13 @@ _MOVING = tuple(b for b in BACKGROUNDS if b != "noise")
 SHOT_S = 2.0
 
 
-def make_clip(path: Path, index: int, sentence: str, shots: int, size: tuple[int, int]) -> dict:
+def make_clip(
+    path: Path, index: int, sentence: str, shots: int, size: tuple[int, int]
+) -> dict[str, Any]:
     """Encode one clip; returns its manifest line."""
     width, height = size
-    overlays, cuts = [], []
+    overlays: list[dict[str, Any]] = []
+    cuts: list[float] = []
     layers: list[np.ndarray] = []
     for shot in range(shots):
         kind = _MOVING[(index + shot) % len(_MOVING)]
@@ -55,7 +59,9 @@ def make_clip(path: Path, index: int, sentence: str, shots: int, size: tuple[int
         audio = _add_audio(out, AUDIO_RATE)
         for shot, base in enumerate(layers):
             texted = [
-                draw_text(base[dy : dy + height, dx : dx + width].copy(), **_draw(overlays[shot], width))
+                draw_text(
+                    base[dy : dy + height, dx : dx + width].copy(), **_draw(overlays[shot], width)
+                )
                 for dx, dy in ((step * 2, step) for step in range(int(SHOT_S * FPS)))
             ]
             for step, frame in enumerate(texted):
@@ -73,7 +79,7 @@ def make_clip(path: Path, index: int, sentence: str, shots: int, size: tuple[int
     }
 
 
-def _draw(overlay: dict, width: int) -> dict:
+def _draw(overlay: dict[str, Any], width: int) -> dict[str, Any]:
     return {"text": overlay["text"], "style": overlay["style"], "size": max(16, width // 11)}
 
 

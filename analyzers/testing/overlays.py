@@ -64,14 +64,16 @@ def background(kind: str, width: int, height: int, seed: int = 0) -> np.ndarray:
 
 def _flat(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     colour = rng.integers(30, 200, 3).astype(np.uint8)
-    return np.broadcast_to(colour, (height, width, 3)).copy()
+    flat: np.ndarray = np.broadcast_to(colour, (height, width, 3)).copy()
+    return flat
 
 
 def _gradient(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     share = np.linspace(0.0, 1.0, height)[:, None, None]
     column = top * (1 - share) + bottom * share
-    return np.broadcast_to(column, (height, width, 3)).astype(np.uint8)
+    shaded: np.ndarray = np.broadcast_to(column, (height, width, 3)).astype(np.uint8)
+    return shaded
 
 
 def _noise(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -82,7 +84,7 @@ def _noise(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 def _photo(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Smooth coloured blobs with grain: a stand-in for a photo (foliage, a room, a crowd)."""
     small = rng.integers(0, 256, (height // 40 + 2, width // 40 + 2, 3)).astype(np.uint8)
-    blobs = np.asarray(Image.fromarray(small).resize((width, height), Image.BICUBIC))
+    blobs = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC))
     grain = rng.normal(0, 18, (height, width, 3))
     return np.clip(blobs + grain, 0, 255).astype(np.uint8)
 
@@ -96,7 +98,8 @@ def _confetti(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         w, h = int(rng.integers(3, 14)), int(rng.integers(3, 14))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         draw.polygon([(x, y), (x + w, y + h // 3), (x + w // 2, y + h)], fill=colour)
-    return np.asarray(image).copy()
+    pieces: np.ndarray = np.asarray(image).copy()
+    return pieces
 
 
 def draw_text(frame: np.ndarray, text: str, style: str, size: int, y: float = 0.5) -> np.ndarray:
@@ -137,7 +140,8 @@ def draw_text(frame: np.ndarray, text: str, style: str, size: int, y: float = 0.
         stroke_fill=(0, 0, 0, 255),
         align="center",
     )
-    return np.asarray(image.convert("RGB")).copy()
+    drawn: np.ndarray = np.asarray(image.convert("RGB")).copy()
+    return drawn
 
 
 def _text_for(style: str, index: int) -> str:

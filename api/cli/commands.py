@@ -1,4 +1,4 @@
-"""The `tiktok-analyzer` command's parser and its subcommands: analyze, serve, eval, make-test-model."""
+"""The `tiktok-analyzer` command's parser and subcommands: analyze, serve, eval, make-test-model."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _add_analyze_parser(sub: Any) -> None:
     stages.add_argument(
         "--ocr",
         action=argparse.BooleanOptionalAction,
-        help="read on-screen text with Tesseract (default on)",
+        help="read on-screen text (default on; engine: TIKTOK_ANALYZER_OCR_ENGINE)",
     )
     stages.add_argument("--ocr-langs", help="Tesseract languages, e.g. eng+deu (default eng)")
     stages.add_argument(
@@ -135,7 +135,9 @@ def _add_eval_parser(sub: Any) -> None:
     evaluate.add_argument("manifest", type=Path, help="the JSONL manifest")
     _add_model_options(evaluate)
     evaluate.add_argument("--frames", type=int, default=16, help="frames read per video")
-    evaluate.add_argument("--ocr-engine", choices=["rapidocr", "tesseract"])
+    evaluate.add_argument(
+        "--ocr-engine", choices=["rapidocr", "tesseract"], help="default: the setting (rapidocr)"
+    )
     evaluate.add_argument("--asr-model", help="Whisper hub id or local directory")
     evaluate.add_argument("--json", action="store_true", help="one JSON document on stdout")
     evaluate.add_argument(

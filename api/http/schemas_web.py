@@ -20,6 +20,9 @@ class InfoOut(BaseModel):
     aspects: list[str] = Field(description="every aspect a request may ask for")
     queue_size: int = Field(description="jobs that may wait; more get 503 queue_full")
     keyframes: bool = Field(description="whether described frames keep a JPEG")
+    ocr_engine: str | None = Field(
+        None, description="the on-screen text engine and its models; null when OCR is off"
+    )
 
 
 class SessionIn(BaseModel):

@@ -63,6 +63,9 @@ def test_info_shows_the_limits_and_the_model(open_server: ServerProcess) -> None
     assert info["max_frames"] == 4 and info["default_frames"] == 3
     assert info["model"]["test_model"] is True
     assert "camera" in info["aspects"]
+    assert (
+        info["ocr_engine"].startswith(("rapidocr: PP-OCR", "tesseract: ")) or not info["ocr_engine"]
+    )
     session = httpx.get(open_server.url + "/session").json()
     assert session == {"key_required": False, "authenticated": True}
 

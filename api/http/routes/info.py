@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from analyzers.aspects import DEFAULT_ASPECTS
+from analyzers.stages.ocr_engines import ENGINE_MODELS
 from api import __version__
 from api.http.context import Ctx
 from api.http.health import health_body
@@ -29,4 +30,5 @@ async def info(ctx: Ctx) -> InfoOut:
         aspects=list(DEFAULT_ASPECTS),
         queue_size=s.queue_size,
         keyframes=s.keyframes,
+        ocr_engine=f"{s.ocr_engine}: {ENGINE_MODELS[s.ocr_engine]}" if s.ocr else None,
     )

@@ -1,4 +1,4 @@
-"""The OCR engines on the labelled frames: every style over flat to busy backgrounds, bounded cost."""
+"""The OCR engines on the labelled frames: every style, flat to busy backgrounds, bounded cost."""
 
 from __future__ import annotations
 
