@@ -16,6 +16,7 @@ from analyzers.media.sampling import Decoder, Seek
 from analyzers.options import AnalysisOptions
 from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
+from analyzers.stages.ocr_engines import DEFAULT_ENGINE, OcrEngine
 from api.jobs.webhook_signing import secret_key
 
 #: CTranslate2 compute types the speech model may run in
@@ -60,8 +61,14 @@ class Settings(BaseSettings):
     )
 
     # --- stages beside the analyzer (each skipped with a warning when unavailable) --------
-    ocr: bool = Field(True, description="read on-screen text with Tesseract")
+    ocr: bool = Field(True, description="read on-screen text (engine: ocr_engine)")
     ocr_langs: str = Field("eng", description="Tesseract languages, e.g. eng+deu")
+    ocr_engine: OcrEngine = Field(
+        DEFAULT_ENGINE, description="rapidocr (PP-OCR, ONNX) or tesseract (outlined-letter masks)"
+    )
+    ocr_budget_s: float = Field(
+        30.0, ge=0, description="seconds of OCR per video before it stops with a warning; 0: none"
+    )
     transcribe: bool = Field(True, description="transcribe speech with Whisper")
     asr_model: str = Field(
         "small", description="faster-whisper size name, CTranslate2 hub id or local directory"
@@ -192,6 +199,8 @@ class Settings(BaseSettings):
             sampling=self.sampling,
             ocr=self.ocr,
             ocr_langs=self.ocr_langs,
+            ocr_engine=self.ocr_engine,
+            ocr_budget_s=self.ocr_budget_s,
             transcribe=self.transcribe,
             asr_model=self.asr_model,
             asr_compute_type=self.asr_compute_type,

@@ -17,7 +17,8 @@ import numpy as np
 from analyzers.errors import AnalyzerError
 from analyzers.schema import Shot, TextOverlay, Transcript
 from analyzers.stages.asr_model import load_asr
-from analyzers.stages.ocr import OcrReader, OcrUnavailable, merge_overlays
+from analyzers.stages.ocr import OcrUnavailable, merge_overlays
+from analyzers.stages.ocr_engines import DEFAULT_ENGINE, TextReader, load_reader, read_within
 from analyzers.stages.shots import ShotsTimeout, detect_shots, shot_times
 from analyzers.stages.speech import AudioTrack, audio_track, check_audio
 from analyzers.stages.transcriber import Transcriber
@@ -48,6 +49,11 @@ class StagesConfig:
     asr_language: str = ""
     #: add an English translation of speech in another language (multilingual models)
     translate: bool = False
+    # Defaults here only so that configs built before these settings existed still build.
+    #: the OCR engine: rapidocr (PP-OCR) or tesseract
+    ocr_engine: str = DEFAULT_ENGINE
+    #: seconds of OCR per video, after which the stage stops with a warning (0: no limit)
+    ocr_budget_s: float = 30.0
 
 
 @dataclass
@@ -55,7 +61,7 @@ class Stages:
     """Loaded stage tools and the warnings their loading left (added to every result)."""
 
     config: StagesConfig
-    ocr: OcrReader | None = None
+    ocr: TextReader | None = None
     transcriber: Transcriber | None = None
     load_warnings: list[str] = field(default_factory=list)
 
@@ -65,7 +71,7 @@ class Stages:
         stages = cls(config)
         if config.ocr:
             try:
-                stages.ocr = OcrReader(config.ocr_langs)
+                stages.ocr = load_reader(config.ocr_engine, config.ocr_langs, config.device)
             except OcrUnavailable as exc:
                 stages._skip("on-screen text (OCR)", str(exc))
         if config.transcribe:
@@ -121,11 +127,13 @@ class Stages:
         if self.ocr is None:
             return None, []
         try:
-            read = [self.ocr.read(img, ts) for img, ts in zip(images, timestamps, strict=True)]
+            read, stopped = read_within(self.ocr, images, timestamps, self.config.ocr_budget_s)
         except Exception as exc:  # a stage never fails the job (tesserocr, OpenCV errors)
             logger.exception("OCR failed")
             return None, [f"on-screen text (OCR) failed on this video: {exc!r}"]
-        return merge_overlays(read), []
+        if stopped is not None:
+            logger.warning(stopped)
+        return merge_overlays(read), [stopped] if stopped else []
 
     def decode_audio(self, path: str | Path, has_audio: bool, max_s: float) -> AudioTrack | None:
         """The audio with its speech found, or None (no transcription, no audio stream)."""

@@ -181,6 +181,8 @@ def import_tesserocr() -> Any:
 class OcrReader:
     """One Tesseract instance, loaded once; ``read`` is safe to call from any thread."""
 
+    name = "tesseract"
+
     def __init__(self, langs: str) -> None:
         try:
             tesserocr = import_tesserocr()

@@ -1,4 +1,4 @@
-"""The `tiktok-analyzer` command's parser and its subcommands: analyze, serve, make-test-model."""
+"""The `tiktok-analyzer` command's parser and subcommands: analyze, serve, eval, make-test-model."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def _add_analyze_parser(sub: Any) -> None:
     stages.add_argument(
         "--ocr",
         action=argparse.BooleanOptionalAction,
-        help="read on-screen text with Tesseract (default on)",
+        help="read on-screen text (default on; engine: TIKTOK_ANALYZER_OCR_ENGINE)",
     )
     stages.add_argument("--ocr-langs", help="Tesseract languages, e.g. eng+deu (default eng)")
     stages.add_argument(
@@ -124,6 +124,27 @@ def _add_analyze_parser(sub: Any) -> None:
     )
     analyze.add_argument(
         "-v", "--verbose", action="store_true", help="log more, with tracebacks of failures"
+    )
+
+
+def _add_eval_parser(sub: Any) -> None:
+    evaluate = sub.add_parser(
+        "eval",
+        help="score the stages on your labelled clips (WER, OCR, cuts, captions)",
+        description="Score the stages against a JSONL manifest: one line per video, "
+        '{"video": ..., "transcript": ..., "overlays": [...], "cuts": [...], "captions": [...]}'
+        " (each truth optional; the video relative to the manifest).",
+    )
+    evaluate.add_argument("manifest", type=Path, help="the JSONL manifest")
+    _add_model_options(evaluate)
+    evaluate.add_argument("--frames", type=int, default=16, help="frames read per video")
+    evaluate.add_argument(
+        "--ocr-engine", choices=["rapidocr", "tesseract"], help="default: the setting (rapidocr)"
+    )
+    evaluate.add_argument("--asr-model", help="Whisper hub id or local directory")
+    evaluate.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    evaluate.add_argument(
+        "--check", action="store_true", help="exit 1 below the floors (WER, OCR, cut F1)"
     )
 
 
@@ -148,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8003)")
     serve.add_argument("--workers", type=int, help="worker processes")
+
+    _add_eval_parser(sub)
 
     make_model = sub.add_parser(
         "make-test-model", help="write a tiny random-weight model for tests and demos"
@@ -218,7 +241,19 @@ def cmd_make_test_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"analyze": cmd_analyze, "serve": cmd_serve, "make-test-model": cmd_make_test_model}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from api.cli.evaluate import run_eval
+
+    settings = _settings_from(args, ocr_engine=args.ocr_engine, asr_model=args.asr_model)
+    return run_eval(args, settings)
+
+
+COMMANDS = {
+    "analyze": cmd_analyze,
+    "serve": cmd_serve,
+    "eval": cmd_eval,
+    "make-test-model": cmd_make_test_model,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

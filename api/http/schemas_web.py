@@ -23,6 +23,9 @@ class InfoOut(BaseModel):
     asr_model: str | None = Field(
         default=None, description="the faster-whisper model that transcribes; null when off"
     )
+    ocr_engine: str | None = Field(
+        None, description="the on-screen text engine and its models; null when OCR is off"
+    )
 
 
 class SessionIn(BaseModel):

@@ -49,6 +49,8 @@ def config(tiny_whisper_dir: Path) -> StagesConfig:
         keyframes=True,
         device="cpu",
         quantization="fp32",
+        # The exact words below are Tesseract's; RapidOCR may drop a space ("FOR MORE").
+        ocr_engine="tesseract",
     )
 
 

@@ -64,6 +64,9 @@ def test_info_shows_the_limits_and_the_model(open_server: ServerProcess) -> None
     assert info["model"]["test_model"] is True
     assert "camera" in info["aspects"]
     assert info["asr_model"] == "small"  # the default speech model, as the workers name it
+    assert (
+        info["ocr_engine"].startswith(("rapidocr: PP-OCR", "tesseract: ")) or not info["ocr_engine"]
+    )
     session = httpx.get(open_server.url + "/session").json()
     assert session == {"key_required": False, "authenticated": True}
 

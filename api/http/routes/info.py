@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.stages.asr_model import resolve_asr_model
+from analyzers.stages.ocr_engines import ENGINE_MODELS
 from api import __version__
 from api.http.context import Ctx
 from api.http.health import health_body
@@ -31,4 +32,5 @@ async def info(ctx: Ctx) -> InfoOut:
         queue_size=s.queue_size,
         keyframes=s.keyframes,
         asr_model=resolve_asr_model(s.asr_model) if s.transcribe else None,
+        ocr_engine=f"{s.ocr_engine}: {ENGINE_MODELS[s.ocr_engine]}" if s.ocr else None,
     )

@@ -145,4 +145,5 @@ def _config(ocr_langs: str) -> StagesConfig:
         keyframes=False,
         device="cpu",
         quantization="fp32",
+        ocr_engine="tesseract",  # this file tests the Tesseract reader; RapidOCR: test_ocr_engines
     )
