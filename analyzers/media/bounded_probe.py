@@ -8,6 +8,7 @@ with ``media_too_demanding``. The child prints its VideoInfo, or the error, as J
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -84,6 +85,10 @@ def _child(path: str, bounds: str, memory_mb: str) -> dict[str, object]:
                 return {"error": {"code": exc.code, "message": exc.message}}
             return {"error": too_demanding}
         except InputError as exc:
+            # Under the address-space cap, an allocation FFmpeg or the OS refused (ENOMEM)
+            # while opening is the cap speaking, not a file that is no video.
+            if os.strerror(errno.ENOMEM) in exc.message:
+                return {"error": too_demanding}
             return {"error": {"code": exc.code, "message": exc.message}}
         except MemoryError:
             return {"error": too_demanding}
