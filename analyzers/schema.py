@@ -124,6 +124,31 @@ class Timings(BaseModel):
     )
 
 
+class Music(BaseModel):
+    """The sound a post uses, as its platform names it."""
+
+    title: str | None = None
+    artist: str | None = None
+
+
+class Source(BaseModel):
+    """Where a linked video came from and what its page says; null fields: the site gave none."""
+
+    url: str = Field(description="the link as given, its secrets masked")
+    site: str | None = Field(default=None, description="link_sites name (tiktok, instagram ...)")
+    id: str | None = None
+    title: str | None = None
+    description: str | None = Field(default=None, description="the creator's caption")
+    hashtags: list[str] | None = Field(default=None, description="without '#'")
+    uploader: str | None = None
+    upload_date: str | None = Field(default=None, description="YYYY-MM-DD")
+    duration_s: float | None = None
+    view_count: int | None = None
+    like_count: int | None = None
+    comment_count: int | None = None
+    music: Music | None = None
+
+
 #: bumped whenever a field of AnalysisResult changes meaning or goes away
 RESULT_SCHEMA_VERSION = 2
 
@@ -149,4 +174,7 @@ class AnalysisResult(BaseModel):
     transcript: Transcript | None = Field(
         default=None,
         description="speech; null without audio, without speech, or when ASR did not run",
+    )
+    source: Source | None = Field(
+        default=None, description="the link and its page's information; null for an upload"
     )

@@ -18,6 +18,7 @@ from analyzers.schema import Quantization
 from analyzers.stages.loaded import StagesConfig
 from analyzers.stages.ocr_engines import DEFAULT_ENGINE, OcrEngine
 from api.jobs.webhook_signing import secret_key
+from api.links.sites import DEFAULT_SITES, parse_sites
 
 #: CTranslate2 compute types the speech model may run in
 AsrComputeType = Literal[
@@ -130,6 +131,10 @@ class Settings(BaseSettings):
     url_allow_private: bool = Field(
         False, description="video links and callbacks may reach loopback and private addresses"
     )
+    link_sites: str = Field(
+        ",".join(DEFAULT_SITES),
+        description="sites whose page links are accepted (tiktok, instagram, youtube, generic)",
+    )
     callback_timeout_s: float = Field(10.0, gt=0, description="one callback delivery attempt")
     callback_backoff_s: float = Field(
         2.0, gt=0, description="first wait before a failed callback is retried (doubles)"
@@ -162,6 +167,14 @@ class Settings(BaseSettings):
         le=16,
         description="videos decoded ahead per worker whose prompts share model calls",
     )
+
+    @field_validator("link_sites")
+    @classmethod
+    def _known_link_sites(cls, value: str) -> str:
+        return ",".join(parse_sites(value))
+
+    def link_site_names(self) -> tuple[str, ...]:
+        return tuple(s for s in self.link_sites.split(",") if s)
 
     @field_validator("callback_secret")
     @classmethod

@@ -26,6 +26,10 @@ class InfoOut(BaseModel):
     ocr_engine: str | None = Field(
         None, description="the on-screen text engine and its models; null when OCR is off"
     )
+    link_sites: list[str] = Field(
+        default_factory=list, description="sites whose page links are accepted (LINK_SITES)"
+    )
+    yt_dlp_version: str | None = Field(None, description="the yt-dlp that reads page links")
 
 
 class SessionIn(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -79,12 +79,19 @@ def pin(url: httpx.URL, ip: str) -> Pinned:
 
 async def resolve(url: httpx.URL, guard: AddressGuard) -> Pinned:
     """Resolve and check ``url`` without blocking the event loop; the pinned request."""
+    if _literal(url.host) is not None:
+        return resolve_blocking(url, guard)
+    # What loop.getaddrinfo does too: the lookup in the loop's default executor.
+    return await asyncio.get_running_loop().run_in_executor(None, resolve_blocking, url, guard)
+
+
+def resolve_blocking(url: httpx.URL, guard: AddressGuard) -> Pinned:
+    """Resolve and check ``url`` in this thread (it blocks); the pinned request."""
     literal = _literal(url.host)
     if literal is not None:
         return pin(url, guard.check(url.host, [literal]))
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise unfetchable(f"cannot resolve {shorten(url.host)}: {exc}") from None
     return pin(url, guard.check(url.host, _addresses(infos)))
@@ -116,12 +123,24 @@ class UrlDownload:
         self.files, self.guard = files, guard
         self.max_bytes, self.timeout_s = max_bytes, timeout_s
 
-    async def fetch(self, raw_url: str) -> Upload:
-        """The spooled video; RequestRejected for a refused, failed, too big or too slow link."""
+    async def fetch(
+        self,
+        raw_url: str,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> Upload:
+        """The spooled video; RequestRejected for a refused, failed, too big or too slow link.
+
+        ``headers`` go with the request (what a page link's media needs, cookies among them);
+        ``timeout_s`` is the time left when a page's extraction used some of the limit.
+        """
         url = parse_url(raw_url)
         path = self.files.new_path()
         try:
-            size, final = await asyncio.wait_for(self._follow(url, path), self.timeout_s)
+            size, final = await asyncio.wait_for(
+                self._follow(url, path, dict(headers or {})),
+                self.timeout_s if timeout_s is None else max(timeout_s, 0.0),
+            )
         except asyncio.TimeoutError:
             path.unlink(missing_ok=True)
             raise RequestRejected(
@@ -133,14 +152,19 @@ class UrlDownload:
             raise
         return Upload(path=path, filename=_filename(final), size=size)
 
-    async def _follow(self, url: httpx.URL, path: Path) -> tuple[int, httpx.URL]:
+    async def _follow(
+        self, url: httpx.URL, path: Path, extra: dict[str, str]
+    ) -> tuple[int, httpx.URL]:
         timeout = httpx.Timeout(self.timeout_s)
         # trust_env=False: a proxy would connect for us and defeat the address check.
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 pinned = await resolve(url, self.guard)
                 request = client.build_request(
-                    "GET", pinned.url, headers=pinned.headers, extensions=pinned.extensions
+                    "GET",
+                    pinned.url,
+                    headers={**extra, **pinned.headers},
+                    extensions=pinned.extensions,
                 )
                 try:
                     response = await client.send(request, stream=True)
@@ -148,7 +172,10 @@ class UrlDownload:
                     raise unfetchable(f"cannot fetch {shorten(url.host)}: {exc!r}") from None
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:
-                        url = parse_url(str(url.join(response.headers["location"])), "redirect")
+                        target = parse_url(str(url.join(response.headers["location"])), "redirect")
+                        if target.host != url.host:  # the page's cookies are not for another host
+                            extra = {k: v for k, v in extra.items() if k.lower() != "cookie"}
+                        url = target
                         continue
                     return await self._save(response, path), url
                 finally:

@@ -26,6 +26,7 @@ from api.jobs.fetch import UrlDownload, parse_url, resolve
 from api.jobs.files import UploadFiles
 from api.jobs.multipart import MAX_FIELDS_TOTAL_BYTES, Upload, spool_multipart
 from api.jobs.record import Callback, Job
+from api.links.link_fetch import LinkFetcher
 from api.masking import masked_url
 from api.settings import Settings
 
@@ -68,6 +69,7 @@ class Intake:
         self.download = UrlDownload(
             files, self.guard, int(settings.max_upload_mb * 1024 * 1024), settings.url_timeout_s
         )
+        self.links = LinkFetcher(self.download, self.guard, settings.link_site_names())
 
     async def receive(
         self, headers: Mapping[str, str], body: AsyncIterator[bytes], query: RequestOptions
@@ -78,18 +80,20 @@ class Intake:
                 _given(upload.fields.get("callback_url"), query.callback_url)
             )
             url = _given(upload.fields.get("url"), query.url)
-            choices = None
+            choices, source = None, None
             if url is not None:
                 if upload.path is not None:
                     raise RequestRejected("file_and_url", "send either a file or a url, not both")
                 # Validated once, here: bad options are refused before downloading.
                 choices = self._choices(upload.fields, query)
-                fetched = await self.download.fetch(_capped(url, "url"))
+                fetched, source = await self.links.fetch(_capped(url, "url"))
                 upload = dataclasses.replace(fetched, fields=upload.fields)
             # anyio's pool: the one bounded set of helper threads the HTTP side already uses.
-            return await anyio.to_thread.run_sync(
+            submission = await anyio.to_thread.run_sync(
                 self._submission, upload, query, url, callback, choices
             )
+            submission.job.source = source
+            return submission
         except BaseException:
             self.files.remove(upload.path)
             raise

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analyzers.options import AnalysisOptions
-from analyzers.schema import VideoInfo
+from analyzers.schema import Source, VideoInfo
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 STATUSES: tuple[JobStatus, ...] = ("queued", "running", "done", "failed", "cancelled")
@@ -66,6 +66,8 @@ class Job:
     #: the probe made at intake, so the worker does not read the headers again; None in
     #: rows stored before it was kept (the worker then probes)
     probe: VideoInfo | None = None
+    #: where a linked video came from (result["source"]); None for an upload
+    source: Source | None = None
 
     @property
     def final(self) -> bool:

@@ -19,8 +19,9 @@ from typing import Any, Literal
 from analyzers.options import AnalysisOptions
 from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
+from api.jobs.source_column import RESULT_WITH_SOURCE, source_json, source_of, v5_to_v6
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: the web page's sessions (api/http/sessions.py): a token's hash, never the token
 _CREATE_SESSIONS = """
@@ -58,7 +59,8 @@ CREATE TABLE jobs (
     callback_attempts INTEGER NOT NULL DEFAULT 0,
     callback_last_error TEXT,
     callback_delivered_at REAL,
-    probe TEXT
+    probe TEXT,
+    source TEXT
 );
 CREATE INDEX jobs_by_status ON jobs(status);
 CREATE INDEX jobs_by_created ON jobs(created_at);
@@ -70,7 +72,8 @@ _SUMMARY_COLUMNS = (
     "id, status, created_at, started_at, finished_at, attempts, crashes, upload_path,"
     " filename, size_bytes, duration_s, options, worker_id, model_started_at,"
     " model_finished_at, error_code, error_message, source_url, callback_url,"
-    " callback_status, callback_attempts, callback_last_error, callback_delivered_at, probe"
+    " callback_status, callback_attempts, callback_last_error, callback_delivered_at, probe,"
+    " source"
 )
 
 
@@ -116,6 +119,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: v5_to_v6,
 }
 
 
@@ -231,6 +235,7 @@ class JobStore:
             source_url=row["source_url"],
             callback=_callback(row),
             probe=VideoInfo.model_validate_json(row["probe"]) if row["probe"] else None,
+            source=source_of(row["source"]),
         )
 
     # --- callbacks --------------------------------------------------------------------
@@ -264,8 +269,8 @@ class JobStore:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO jobs (id, status, created_at, upload_path, filename, size_bytes,"
-                " duration_s, options, source_url, callback_url, callback_status, probe)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " duration_s, options, source_url, callback_url, callback_status, probe, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.status,
@@ -279,6 +284,7 @@ class JobStore:
                     job.callback.url if job.callback else None,
                     job.callback.status if job.callback else None,
                     job.probe.model_dump_json() if job.probe else None,
+                    source_json(job.source),
                 ),
             )
 
@@ -374,7 +380,7 @@ class JobStore:
     ) -> bool:
         with self._tx() as c:
             cur = c.execute(
-                "UPDATE jobs SET status = 'done', finished_at = ?, result = ?,"
+                f"UPDATE jobs SET status = 'done', finished_at = ?, result = {RESULT_WITH_SOURCE},"
                 " model_started_at = ?, model_finished_at = ?, error_code = NULL,"
                 " error_message = NULL WHERE id = ? AND status IN ('queued', 'running')",
                 (

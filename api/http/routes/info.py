@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
+from yt_dlp.version import __version__ as yt_dlp_version
 
 from analyzers.aspects import DEFAULT_ASPECTS
 from analyzers.stages.asr_model import resolve_asr_model
@@ -33,4 +34,6 @@ async def info(ctx: Ctx) -> InfoOut:
         keyframes=s.keyframes,
         asr_model=resolve_asr_model(s.asr_model) if s.transcribe else None,
         ocr_engine=f"{s.ocr_engine}: {ENGINE_MODELS[s.ocr_engine]}" if s.ocr else None,
+        link_sites=list(s.link_site_names()),
+        yt_dlp_version=yt_dlp_version,
     )
