@@ -20,7 +20,7 @@ from api.jobs.fetch import UrlDownload, parse_url
 from api.jobs.multipart import Upload
 from api.links.extract import Media, extract
 from api.links.failures import page_refused, timed_out
-from api.links.sites import GENERIC, matching_site, site_of_extractor
+from api.links.sites import GENERIC, canonical_link, matching_site, site_of_extractor
 from api.links.source import link_source, page_source
 
 
@@ -34,7 +34,8 @@ class LinkFetcher:
         """The spooled video and its source; RequestRejected naming what went wrong."""
         parse_url(raw_url)
         deadline = time.monotonic() + self.download.timeout_s
-        site = matching_site(raw_url, self.sites)
+        link = canonical_link(raw_url)
+        site = matching_site(link, self.sites)
         if site is None:
             try:
                 return await self.download.fetch(raw_url), link_source(raw_url)
@@ -44,7 +45,7 @@ class LinkFetcher:
                 if GENERIC not in self.sites:
                     raise page_refused(self.sites) from None
             site = GENERIC
-        media = await self._extract(raw_url, site, deadline)
+        media = await self._extract(link, site, deadline)
         upload = await self.download.fetch(media.url, media.headers, deadline - time.monotonic())
         extractor = media.info.get("extractor")
         found = site_of_extractor(extractor if isinstance(extractor, str) else None)

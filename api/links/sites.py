@@ -15,10 +15,12 @@ SITE_EXTRACTORS: dict[str, tuple[str, ...]] = {
     "instagram": ("Instagram",),
     # Shorts, watch pages and youtu.be links
     "youtube": ("youtube",),
-    # any web page with a video in it (Open Graph tags, a <video> element ...)
-    "generic": ("generic",),
+    # any web page with a video in it: Open Graph tags, and html5 for a <video> element
+    "generic": ("generic", "html5"),
 }
 DEFAULT_SITES = ("tiktok", "instagram", "youtube")
+#: TikTok's mobile links, which yt-dlp's extractor does not take as they are
+_TIKTOK_MOBILE = re.compile(r"^(https?://)m\.tiktok\.com/(?:v/(\d+)(?:\.html)?(?=[?#]|$))?", re.I)
 GENERIC = "generic"
 
 
@@ -37,6 +39,13 @@ def parse_sites(raw: str | Iterable[str]) -> tuple[str, ...]:
 def extractor_names(sites: Iterable[str]) -> list[str]:
     """yt-dlp's ``allowed_extractors`` for ``sites``: exact names, nothing else ever tried."""
     return [re.escape(n) for site in sites for n in SITE_EXTRACTORS[site]]
+
+
+def canonical_link(url: str) -> str:
+    """``url`` as the extractors know it: a TikTok mobile link on www (the rest unchanged)."""
+    return _TIKTOK_MOBILE.sub(
+        lambda m: f"{m[1]}www.tiktok.com/" + (f"embed/{m[2]}" if m[2] else ""), url.strip(), 1
+    )
 
 
 @functools.cache
