@@ -24,7 +24,9 @@ class _QuietServer(ThreadingHTTPServer):
 class LoopbackSite:
     """Serves the routes a test registers; keeps every request body it received."""
 
-    def __init__(self) -> None:
+    def __init__(self, bind: str = "127.0.0.1") -> None:
+        # Another address only inside a network namespace a test made (tests.support.netns).
+        self.bind = bind
         self.routes: dict[str, Route] = {}
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         site = self
@@ -47,13 +49,13 @@ class LoopbackSite:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer((bind, 0), Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str | None = None) -> str:
+        return f"http://{host or self.bind}:{self.port}{path}"
 
     def posts(self, path: str) -> list[dict[str, Any]]:
         """JSON bodies POSTed to ``path`` so far."""
