@@ -17,6 +17,7 @@ from typing import Literal
 
 from analyzers.answers import TEXT_ASPECT
 from analyzers.aspects import ASPECT_LABELS
+from analyzers.output.source_text import markdown_source
 from analyzers.output.speech_cues import speech_cues
 from analyzers.schema import EMPTY_ANSWER, AnalysisResult
 
@@ -203,6 +204,7 @@ def to_markdown(result: AnalysisResult) -> str:
         _md(result.summary),
         "",
     ]
+    lines += markdown_source(result.source, _md)
     lines += _markdown_stages(result)
     lines += _markdown_aspects(result)
     lines += _markdown_frames(result)

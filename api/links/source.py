@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from analyzers.schema import Music, Source
-from api.masking import masked_url
+from api.masking import MASK, masked_url
 
 #: a hashtag in a caption: '#' then word characters (any script), as the platforms link them
 _HASHTAG = re.compile(r"(?<![\w&])#(\w+)")
 _DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+def _secrets(url: str) -> list[str]:
+    """The parts of ``url`` that masking hides (query values, user-info, fragment)."""
+    parts = urlsplit(url.strip())
+    found = [v for _, v in parse_qsl(parts.query, keep_blank_values=False)]
+    found += [parts.netloc.rsplit("@", 1)[0]] if "@" in parts.netloc else []
+    found += [parts.fragment] if parts.fragment else []
+    return sorted({f for f in found if len(f) >= 3}, key=len, reverse=True)
+
+
+def _scrubbed(source: Source, url: str) -> Source:
+    # The generic extractor names a video after its link: a token in it must not show.
+    secrets = _secrets(url)
+    if not secrets:
+        return source
+    text = source.model_dump_json()
+    for secret in secrets:
+        text = text.replace(json.dumps(secret)[1:-1], MASK)
+    return Source.model_validate_json(text)
 
 
 def link_source(url: str) -> Source:
@@ -60,7 +82,7 @@ def page_source(url: str, site: str | None, info: Mapping[str, Any]) -> Source:
     """The ``source`` of a page link from yt-dlp's info dict; absent fields become null."""
     description = _text(info, "description")
     duration = info.get("duration")
-    return Source(
+    source = Source(
         url=masked_url(url),
         site=site or _text(info, "extractor_key", "extractor"),
         id=_text(info, "id", "display_id"),
@@ -75,3 +97,4 @@ def page_source(url: str, site: str | None, info: Mapping[str, Any]) -> Source:
         comment_count=_count(info, "comment_count"),
         music=_music(info),
     )
+    return _scrubbed(source, url)

@@ -83,3 +83,10 @@ def test_an_empty_info_gives_only_the_link() -> None:
     assert (
         link_source("https://u:p@cdn.example.com/v.mp4").url == "https://***@cdn.example.com/v.mp4"
     )
+
+
+def test_secrets_of_the_link_never_reach_other_fields() -> None:
+    info = {"id": "page?token=s3cret-1", "title": "watch s3cret", "webpage_url_basename": "x"}
+    src = page_source("https://u:pw@example.com/page?token=s3cret", "generic", info)
+    assert "s3cret" not in src.model_dump_json()
+    assert src.id == "page?token=***-1"
