@@ -349,6 +349,7 @@ function renderResult(job) {
     ...["json", "md", "srt", "vtt"].map((f) => el("a", { href: `/jobs/${encodeURIComponent(job.id)}/export?format=${f}`, download: "", text: f.toUpperCase() }))));
   const v = result.video;
   parts.push(el("p", { class: "muted", text: `${v.width}×${v.height}, ${fmtSeconds(v.duration_s)}, ${v.codec}${v.has_audio ? ", with audio" : ""} · analysed in ${fmtSeconds(result.timings.total_s)} (realtime factor ${result.timings.realtime_factor.toFixed(2)}) by ${result.model.name}` }));
+  if (result.source && result.source.site) parts.push(...sourcePanel(result.source));
   parts.push(el("h3", { text: "Keyframes" }), filmstrip(job.id, result));
   parts.push(el("h3", { text: "Timeline" }), timeline(result));
   parts.push(el("h3", { text: "Summary" }), el("p", { class: "summary", text: result.summary }));
@@ -362,6 +363,23 @@ function renderResult(job) {
       el("ul", { class: "segments" }, ...result.text_overlays.map((o) => el("li", {}, el("span", { class: "time", text: fmtSpan(o.start_s, o.end_s) }), ` ${o.text}`))));
   }
   body.replaceChildren(...parts);
+}
+
+// --- a page link's source (issue 20) ------------------------------------------------
+// What the post's page says: caption, hashtags, creator, sound. Text only (textContent).
+function sourcePanel(source) {
+  const facts = [
+    ["Title", source.title],
+    ["Caption", source.description],
+    ["Hashtags", (source.hashtags || []).map((t) => `#${t}`).join(" ")],
+    ["Creator", source.uploader],
+    ["Posted", source.upload_date],
+    ["Sound", source.music ? [source.music.title, source.music.artist].filter(Boolean).join(" – ") : ""],
+  ].filter(([, text]) => text);
+  return [
+    el("h3", { text: `From the page (${source.site})` }),
+    el("dl", { class: "source-facts" }, ...facts.flatMap(([label, text]) => [el("dt", { text: label }), el("dd", { text })])),
+  ];
 }
 
 function timeline(result) {
