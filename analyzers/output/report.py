@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from analyzers.output.source_text import source_facts
 from analyzers.schema import AnalysisResult, AspectAnswer
 
 #: answers shown per aspect in the text report (the JSON has them all)
@@ -78,9 +79,10 @@ def render_report(path: Path | str, result: AnalysisResult) -> str:
     lines += [
         f"video: {_video_line(result)}",
         f"model: {_model_line(result)}",
-        "",
-        f"summary: {result.summary}",
     ]
+    if result.source is not None:
+        lines += [f"{label.lower()}: {text}" for label, text in source_facts(result.source)]
+    lines += ["", f"summary: {result.summary}"]
     lines += _stage_lines(result)
     lines += ["", "aspects:"]
     lines += [f"  {name}: {_answers_text(answers)}" for name, answers in result.aspects.items()]

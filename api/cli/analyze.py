@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 from analyzers.base import ProgressCallback
 from analyzers.errors import AnalyzerError, InputError
 from analyzers.options import AnalysisOptions
+from analyzers.schema import Source
 from api.cli.inputs import expand_inputs
 from api.cli.output import ResultWriter, check_format
 from api.cli.progress import Display, make_display
+from api.masking import masked_url
 from api.settings import Settings
 
 if TYPE_CHECKING:  # the engine imports the analyzers' pipeline: loaded when a run starts
@@ -52,13 +54,13 @@ class AnalyzeRun:
 
     def run(self, options: AnalysisOptions) -> int:
         inputs = expand_inputs(self.args.videos)
-        check_format(self.fmt, len(inputs.videos), self.args.output_dir)
+        check_format(self.fmt, len(inputs.videos) + len(inputs.links), self.args.output_dir)
         self.writer.prepare_output_dir()
         with self.display:
             for problem in inputs.problems:  # known now: say so before a long model load
                 self._fail(problem.argument, None, problem.code, problem.message)
-            if inputs.videos:
-                self._analyze_all(inputs.videos, options)
+            if inputs.videos or inputs.links:
+                self._analyze_all(inputs.videos, inputs.links, options)
         return self.exit_code
 
     def _load(self) -> Engine:
@@ -75,26 +77,56 @@ class AnalyzeRun:
                 self.settings.stages_config(keyframes=keyframes),
             )
 
-    def _analyze_all(self, videos: Sequence[Path], options: AnalysisOptions) -> None:
+    def _analyze_all(
+        self, videos: Sequence[Path], links: Sequence[str], options: AnalysisOptions
+    ) -> None:
         try:
             engine = self._load()
         except AnalyzerError as err:
             with self.display.paused():
                 print(f"error: {err.message}", file=sys.stderr)
             if self.fmt == "json":  # keep one line per file, whatever happened
-                for video in videos:
-                    self.writer.error(str(video), err.code, err.message)
+                for label in [*map(str, videos), *map(masked_url, links)]:
+                    self.writer.error(label, err.code, err.message)
             self.exit_code = max(self.exit_code, _exit_code_for(err))
             return
+        total = len(videos) + len(links)
         try:
             for index, video in enumerate(videos, start=1):
-                self.display.start_file(index, len(videos), video.name)
+                self.display.start_file(index, total, video.name)
                 try:
                     self._analyze_one(video, engine, options)
                 finally:
                     self.display.end_file()
+            if links:
+                self._analyze_links(links, len(videos), total, engine, options)
         finally:
             engine.close()
+
+    def _analyze_links(
+        self, links: Sequence[str], done: int, total: int, engine: Engine, options: AnalysisOptions
+    ) -> None:
+        from api.cli.links import link_inputs  # yt-dlp: loaded only when links are given
+
+        with link_inputs(self.settings) as fetcher:
+            for index, link in enumerate(links, start=done + 1):
+                label = masked_url(link)
+                self.display.start_file(index, total, label)
+                try:
+                    fetched = fetcher.fetch(link)
+                except AnalyzerError as err:
+                    self._fail(label, err, err.code, err.message)
+                    continue
+                finally:
+                    self.display.end_file()
+                self.display.start_file(index, total, fetched.name.name)
+                try:
+                    self._analyze_one(
+                        fetched.path, engine, options, named=(fetched.name, label, fetched.source)
+                    )
+                finally:
+                    self.display.end_file()
+                    fetched.path.unlink(missing_ok=True)
 
     def _progress(self, *, speech_next: bool) -> ProgressCallback:
         """Frames described so far, then "speech" while Whisper runs after the last frame."""
@@ -106,25 +138,39 @@ class AnalyzeRun:
 
         return progress
 
-    def _analyze_one(self, video: Path, engine: Engine, options: AnalysisOptions) -> None:
+    def _analyze_one(
+        self,
+        video: Path,
+        engine: Engine,
+        options: AnalysisOptions,
+        named: tuple[Path, str, Source] | None = None,
+    ) -> None:
+        """``named``, for a link: the name its outputs take, its label, and its source."""
         try:
             prepared = engine.prepare(video, options)
             result = engine.describe(
                 prepared, self._progress(speech_next=prepared.audio is not None)
             )
         except AnalyzerError as err:
-            self._fail(str(video), err, err.code, err.message)
+            self._fail(named[1] if named else str(video), err, err.code, err.message)
             return
         except Exception as err:  # a bug or a library failure: this file fails, the run goes on
             log.info("analysis of %s failed", video, exc_info=True)  # shown with -v
             first_line = (str(err).strip().splitlines() or [""])[0]  # one line, as every error
             failure = AnalyzerError(f"unexpected {type(err).__name__}: {first_line}")
-            self._fail(str(video), failure, "analysis_failed", failure.message)
+            self._fail(
+                named[1] if named else str(video), failure, "analysis_failed", failure.message
+            )
             return
         keyframes = prepared.keyframes  # empty without --output-dir
+        if named is not None:
+            result.source = named[2]
         try:
             with self.display.paused():
-                self.writer.result(video, result, keyframes)
+                if named is None:
+                    self.writer.result(video, result, keyframes)
+                else:
+                    self.writer.result(named[0], result, keyframes, label=named[1])
         except BrokenPipeError:
             raise  # stdout's reader left: main stops the run
         except OSError as err:  # the output folder: full, read-only ...

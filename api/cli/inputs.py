@@ -1,11 +1,11 @@
-"""The CLI's inputs: files, folders (searched recursively) and glob patterns, to video paths."""
+"""The CLI's inputs: files, folders (searched recursively), glob patterns and links."""
 
 from __future__ import annotations
 
 import glob
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: file name endings taken from folders and patterns; a file named explicitly is always tried
@@ -30,6 +30,12 @@ class Inputs:
 
     videos: list[Path]
     problems: list[InputProblem]
+    #: http(s) links, fetched when their turn comes (after the files)
+    links: list[str] = field(default_factory=list)
+
+
+def is_link(argument: str) -> bool:
+    return argument.strip().lower().startswith(("http://", "https://"))
 
 
 def is_video_name(path: Path) -> bool:
@@ -78,6 +84,10 @@ def expand_inputs(arguments: Sequence[str]) -> Inputs:
     inputs = Inputs(videos=[], problems=[])
     seen: set[Path] = set()
     for argument in arguments:
+        if is_link(argument):
+            if argument not in inputs.links:
+                inputs.links.append(argument)
+            continue
         found, problem = _expand_one(argument)
         if problem is not None:
             inputs.problems.append(problem)

@@ -85,8 +85,12 @@ class ResultWriter:
         video: Path,
         result: AnalysisResult,
         keyframes: Sequence[bytes | None] | None = None,
+        label: str | None = None,
     ) -> None:
-        """Write the files for one analysed video, then print it in the chosen format."""
+        """Write the files for one analysed video, then print it in the chosen format.
+
+        ``label`` names a fetched link in the output (``video`` then only gives file names).
+        """
         images: list[str] = []
         written: list[Path] = []
         name = self._name_for(video) if self.output_dir is not None else ""
@@ -103,10 +107,11 @@ class ResultWriter:
             if self.fmt in DOCUMENT_FORMATS:
                 written.append(self.output_dir / f"{name}.{self.fmt}")
                 written[-1].write_text(export(result, self.fmt))
-        self._print(video, result, data, images, written)
+        self._print(label or str(video), video, result, data, images, written)
 
     def _print(
         self,
+        label: str,
         video: Path,
         result: AnalysisResult,
         data: dict[str, Any],
@@ -114,12 +119,12 @@ class ResultWriter:
         written: Sequence[Path],
     ) -> None:
         if self.fmt == "json":
-            line: dict[str, Any] = {"file": str(video), "result": data}
+            line: dict[str, Any] = {"file": label, "result": data}
             if written:
                 line["output"] = str(written[0])
             self.out.write(json.dumps(line) + "\n")
         elif self.fmt == "text":
-            self.out.write(render_report(video, result) + "\n")
+            self.out.write(render_report(label, result) + "\n")
         elif not written:
             self.out.write(export(result, self.fmt))
         if written and self.fmt != "json":
