@@ -8,8 +8,12 @@ from analyzers.schema import Source
 
 #: the column v6 adds: Source as JSON, NULL for an upload
 SOURCE_COLUMN = "source TEXT"
-#: a result as it is stored: with the job's source as its ``source`` (null for an upload)
-RESULT_WITH_SOURCE = "json_set(?, '$.source', json(COALESCE(source, 'null')))"
+#: a result as it is stored: a linked job's source put in as its ``source`` (an upload's
+#: result keeps the worker's null). ``?2``: the result is the statement's second parameter,
+#: and the plain ``?`` after it count on from 3.
+RESULT_WITH_SOURCE = (
+    "CASE WHEN source IS NULL THEN ?2 ELSE json_set(?2, '$.source', json(source)) END"
+)
 
 
 def v5_to_v6(conn: sqlite3.Connection) -> None:
