@@ -49,6 +49,9 @@ REQUEST_STATUS = {
     "not_a_video_link": 415,
     "url_fetch_failed": 422,
     "url_timeout": 422,
+    # a page link whose post is private, removed, region-locked, login-only, or whose
+    # extractor broke (api/links/failures.py)
+    "link_unavailable": 422,
 }
 
 
