@@ -24,6 +24,7 @@ from api.jobs.fetch import MAX_REDIRECTS, parse_url, resolve_blocking
 #: largest page or API answer read during extraction (a page is far smaller than a video)
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+_DECODED_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
 
 
 class _CookieResponse:
@@ -82,12 +83,14 @@ class GuardedRH(RequestHandler):  # type: ignore[misc]  # yt-dlp is untyped
             response, content = self._one(url, method, body, headers, jar)
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 url = parse_url(str(url.join(response.headers["location"])), "redirect")
-                if response.status_code == 303 or method == "POST" and response.status_code != 307:
+                if response.status_code == 303 or (
+                    response.status_code in (301, 302) and method == "POST"
+                ):
                     method, body = "GET", None
                 continue
-            answer = Response(
-                io.BytesIO(content), str(url), dict(response.headers), response.status_code
-            )
+            # The body is already decoded and whole: its encoding and length headers would lie.
+            kept = {k: v for k, v in response.headers.items() if k.lower() not in _DECODED_HEADERS}
+            answer = Response(io.BytesIO(content), str(url), kept, response.status_code)
             if response.status_code >= 400:
                 raise HTTPError(answer)
             return answer
