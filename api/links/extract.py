@@ -79,6 +79,7 @@ class _GuardedYDL(YoutubeDL):  # type: ignore[misc]  # yt-dlp is untyped
 def _params(sites: Sequence[str], max_bytes: int, timeout_s: float) -> dict[str, Any]:
     return {
         "allowed_extractors": extractor_names(sites),
+        # The API reads no configuration file; said anyway, should that ever change.
         "ignoreconfig": True,
         "cachedir": False,
         "skip_download": True,

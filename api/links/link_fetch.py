@@ -20,7 +20,13 @@ from api.jobs.fetch import UrlDownload, parse_url
 from api.jobs.multipart import Upload
 from api.links.extract import Media, extract
 from api.links.failures import page_refused, timed_out
-from api.links.sites import GENERIC, canonical_link, matching_site, site_of_extractor
+from api.links.sites import (
+    GENERIC,
+    canonical_link,
+    load_extractors,
+    matching_site,
+    site_of_extractor,
+)
 from api.links.source import link_source, page_source
 
 
@@ -29,6 +35,9 @@ class LinkFetcher:
 
     def __init__(self, download: UrlDownload, guard: AddressGuard, sites: Sequence[str]) -> None:
         self.download, self.guard, self.sites = download, guard, tuple(sites)
+        # Loads yt-dlp's extractor classes now (under a second), not in a request's event loop.
+        if self.sites:
+            load_extractors()
 
     async def fetch(self, raw_url: str) -> tuple[Upload, Source]:
         """The spooled video and its source; RequestRejected naming what went wrong."""

@@ -56,6 +56,11 @@ def _classes() -> dict[str, Any]:
     return {ie.IE_NAME: ie for ie in gen_extractor_classes()}
 
 
+def load_extractors() -> None:
+    """Import yt-dlp's extractor classes now, so no request waits for it."""
+    _classes()
+
+
 def matching_site(url: str, sites: Iterable[str]) -> str | None:
     """The allowed site (generic aside) whose extractors take ``url`` by its shape, if any."""
     classes = _classes()
