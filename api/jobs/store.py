@@ -19,8 +19,9 @@ from typing import Any, Literal
 from analyzers.options import AnalysisOptions
 from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
+from api.library import similar
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: the web page's sessions (api/http/sessions.py): a token's hash, never the token
 _CREATE_SESSIONS = """
@@ -110,12 +111,18 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute(_CREATE_SESSIONS)
 
 
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    """v6 keeps finished jobs' fingerprints and their indexes (api/library/similar.py)."""
+    similar.create_tables(conn)
+
+
 #: MIGRATIONS[n] takes a database from version n to n + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 
@@ -168,6 +175,7 @@ class JobStore:
             if not has_table:
                 for statement in filter(str.strip, _CREATE.split(";")):
                     c.execute(statement)  # executescript() would commit this transaction
+                similar.create_tables(c)
                 version = SCHEMA_VERSION
             elif version == 0:
                 version = 1  # release 0.1 set no version
@@ -371,7 +379,9 @@ class JobStore:
         model_started_at: float | None,
         model_finished_at: float | None,
         now: float | None = None,
+        fingerprints: dict[str, Any] | None = None,
     ) -> bool:
+        """Store the result (and index the fingerprints) of a queued or running job."""
         with self._tx() as c:
             cur = c.execute(
                 "UPDATE jobs SET status = 'done', finished_at = ?, result = ?,"
@@ -385,7 +395,14 @@ class JobStore:
                     job_id,
                 ),
             )
+            if cur.rowcount == 1:
+                similar.save(c, job_id, fingerprints)
         return cur.rowcount == 1
+
+    def similar_jobs(self, job_id: str) -> list[similar.Similar]:
+        """The jobs that share this one's sound or pictures (api/library/similar.py)."""
+        with self._tx() as c:
+            return similar.find(c, job_id)
 
     def finish_error(
         self, job_id: str, status: Literal["failed", "cancelled"], code: str, message: str
