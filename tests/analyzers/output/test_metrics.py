@@ -18,7 +18,9 @@ def _shots(*starts: float, end: float) -> list[Shot]:
 def _transcript(*words: tuple[str, float]) -> Transcript:
     timed = [TranscriptWord(text=w, start_s=s, end_s=s + 0.3, probability=0.9) for w, s in words]
     text = " ".join(w for w, _ in words)
-    segment = TranscriptSegment(start_s=words[0][1], end_s=words[-1][1] + 0.3, text=text, words=timed)
+    segment = TranscriptSegment(
+        start_s=words[0][1], end_s=words[-1][1] + 0.3, text=text, words=timed
+    )
     return Transcript(language="en", text=text, segments=[segment])
 
 
