@@ -423,8 +423,9 @@ function metricsTable(metrics) {
   const rows = METRICS.map(([key, label, format]) =>
     el("tr", {}, el("th", { scope: "row", text: label }), el("td", { text: metrics[key] === null ? "–" : format(metrics[key]) })));
   const hook = metrics.hook;
-  const said = hook.words === null ? "–" : `“${hook.words}”`;
-  const shown = hook.text === null ? "–" : `“${hook.text}”`;
+  const quoted = (v) => (v === null ? "–" : v ? `“${v}”` : "nothing");
+  const said = quoted(hook.words);
+  const shown = quoted(hook.text);
   rows.push(el("tr", {}, el("th", { scope: "row", text: "First 3 s" }),
     el("td", { text: `said ${said}; shown ${shown}; ${hook.cuts === null ? "–" : hook.cuts} cut${hook.cuts === 1 ? "" : "s"}` })));
   return el("table", { class: "metrics" }, el("tbody", {}, ...rows));
