@@ -22,7 +22,8 @@ def music_bed(duration_s: float = 12.0, seed: int = 0) -> np.ndarray:
     """speech_clips' synthesised music as int16 mono at AUDIO_RATE (make_story_video's sound)."""
     music = music_samples(duration_s, seed=seed, level=0.5)
     at = np.arange(int(duration_s * AUDIO_RATE)) * (SAMPLE_RATE / AUDIO_RATE)
-    return (np.interp(at, np.arange(len(music)), music) * 32767).astype(np.int16)
+    bed: np.ndarray = (np.interp(at, np.arange(len(music)), music) * 32767).astype(np.int16)
+    return bed
 
 
 def tone(duration_s: float, amplitude: float, frequency: float = 1000.0) -> np.ndarray:
