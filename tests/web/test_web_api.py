@@ -19,6 +19,7 @@ def test_the_page_and_its_assets_are_public_and_data_is_not(keyed_server: Server
     assert "/static/app.js?v=" in page.text and "__ASSETS__" not in page.text
     for path in (
         "/static/app.js",
+        "/static/library.js",
         "/static/app.css",
         "/favicon.ico",
         "/static/vendor/swagger-ui/swagger-ui-bundle.js",
