@@ -24,6 +24,8 @@ import numpy as np
 ITEM_S = 1365 / 11025
 #: RMS (of full scale) under which a track is silence: its fingerprint would match any other
 AUDIBLE_RMS = 10 ** (-50 / 20)
+#: shorter sound gets no fingerprint: Chromaprint needs a few seconds to give any item
+MIN_SOUND_S = 3.0
 #: fpcalc is given this long at most per video
 FPCALC_TIMEOUT_S = 60.0
 #: the picture the difference hash compares neighbours on (width one more than height)
@@ -69,7 +71,7 @@ class SoundPrinter:
 
     def print(self, samples: np.ndarray, rate: int) -> list[int]:
         """Chromaprint sub-fingerprints (unsigned 32-bit) of mono float samples; [] for silence."""
-        if len(samples) < rate or float(np.sqrt(np.mean(np.square(samples)))) < AUDIBLE_RMS:
+        if len(samples) < MIN_SOUND_S * rate or _rms(samples) < AUDIBLE_RMS:
             return []
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
         seconds = str(int(len(samples) / rate) + 1)
@@ -85,7 +87,13 @@ class SoundPrinter:
         for line in done.stdout.splitlines():
             if line.startswith("FINGERPRINT="):
                 return [int(v) for v in line.removeprefix("FINGERPRINT=").split(",") if v]
+        if "Empty fingerprint" in done.stderr:  # too little sound that varies: nothing to match
+            return []
         raise RuntimeError(f"fpcalc gave no fingerprint: {done.stderr.strip()[-200:]}")
+
+
+def _rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
 
 
 def frame_hash(rgb: np.ndarray) -> int:

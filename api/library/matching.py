@@ -2,7 +2,8 @@
 
 Sound: the Chromaprint items of both are aligned at the offsets where their index keys
 agree most; an item matches when it differs in at most SOUND_BIT_ERRORS of its 32 bits,
-and the sounds are the same when the matching items add up to MIN_SOUND_S seconds.
+and the sounds are the same when the matching items add up to MIN_SOUND_S seconds
+(and are not one steady tone: MIN_DISTINCT_ITEMS).
 Pictures: the frames' difference hashes are matched in order (the longest common
 subsequence of frames within FRAME_BIT_ERRORS of 64 bits); the videos are the same when
 at least SAME_VIDEO_SHARE of the shorter one's frames match.
@@ -22,6 +23,8 @@ from analyzers.stages.fingerprints import ITEM_S
 SOUND_BIT_ERRORS = 8
 #: seconds of matching sound that make two videos' sounds the same
 MIN_SOUND_S = 5.0
+#: distinct items the matching stretch must hold: a steady tone or hum is no sound to share
+MIN_DISTINCT_ITEMS = 10
 #: offsets between the two sounds that are tried (the ones most index keys agree on)
 OFFSETS_TRIED = 3
 #: bits (of 64) in which two frames' hashes may differ and still show the same picture
@@ -66,8 +69,12 @@ def same_sound(query: Sequence[int], other: Sequence[int]) -> float | None:
         start, stop = max(0, offset), min(len(mine), len(theirs) + offset)
         if stop <= start:
             continue
-        errors = np.bitwise_count(mine[start:stop] ^ theirs[start - offset : stop - offset])
-        best = max(best, int(np.count_nonzero(errors <= SOUND_BIT_ERRORS)))
+        overlap = mine[start:stop]
+        close = (
+            np.bitwise_count(overlap ^ theirs[start - offset : stop - offset]) <= SOUND_BIT_ERRORS
+        )
+        if len(np.unique(overlap[close])) >= MIN_DISTINCT_ITEMS:
+            best = max(best, int(np.count_nonzero(close)))
     if best * ITEM_S < MIN_SOUND_S:
         return None
     return round(best / min(len(mine), len(theirs)), 3)

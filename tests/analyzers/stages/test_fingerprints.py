@@ -110,7 +110,12 @@ def test_without_fpcalc_one_warning_and_frames_still_hashed(
     assert warnings == [] and found == Fingerprints([], [frame_hash(picture)])
 
 
-def test_silence_has_no_sound_fingerprint() -> None:
+def test_silence_and_short_sounds_have_no_sound_fingerprint() -> None:
     stages = Stages.load(CONFIG)
-    found, _ = stages.fingerprint(np.zeros(16000 * 8, np.float32), [])
-    assert found == Fingerprints([], [])
+    tone = np.sin(np.arange(16000 * 8) / 16000 * 2 * np.pi * 440).astype(np.float32)
+    for samples in (np.zeros(16000 * 8, np.float32), tone[: 16000 * 2]):
+        found, warnings = stages.fingerprint(samples, [])
+        assert (found, warnings) == (Fingerprints([], []), [])
+    steady, _ = stages.fingerprint(tone, [])
+    assert steady is not None and steady.audio  # a steady tone has items, all alike...
+    assert same_sound(steady.audio, steady.audio) is None  # ...and is no sound to share
