@@ -10,8 +10,8 @@ STAMP       := $(VENV)/.installed
 SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck \
                 debootstrap systemd-container iproute2 espeak-ng fonts-dejavu-core \
                 chromium chromium-driver
-# Debian packages the analysis stages use at run time (OCR language data).
-STAGE_PACKAGES := tesseract-ocr tesseract-ocr-eng
+# Debian packages the analysis stages use at run time (OCR language data, fpcalc).
+STAGE_PACKAGES := tesseract-ocr tesseract-ocr-eng libchromaprint-tools
 
 .PHONY: install test lint typecheck pytest eval run demo bench system-tools clean
 

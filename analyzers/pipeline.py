@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from analyzers.answers import StageFindings, aggregate_aspects, summarize
 from analyzers.base import Analyzer, FrameCaption, ProgressCallback
 from analyzers.errors import VideoTooLongError
@@ -28,6 +30,7 @@ from analyzers.media.probe import probe_video
 from analyzers.media.sampling import sample_frames, target_times
 from analyzers.media.single_pass import PassRequest, frame_table, grid, read_within, sample_kept
 from analyzers.options import AnalysisOptions
+from analyzers.output.metrics import MetricInputs, SoundMeasures, video_metrics
 from analyzers.schema import (
     AnalysisResult,
     FrameDescription,
@@ -43,6 +46,7 @@ from analyzers.stages.shots import CutDetector, shot_times, shots_from_cuts
 
 if TYPE_CHECKING:
     from analyzers.stages import Stages
+    from analyzers.stages.fingerprints import Fingerprints
     from analyzers.stages.speech import AudioTrack
 
 
@@ -79,6 +83,12 @@ class PreparedVideo:
     stages_s: dict[str, float] = field(default_factory=dict)
     #: whether transcription was on and loaded: a null transcript then means "no speech"
     speech_checked: bool = False
+    #: the cut detector's mean change score; None unless it ran in the one decode pass
+    motion: float | None = None
+    #: loudness, speech and music seconds; None without decoded audio
+    sound: SoundMeasures | None = None
+    #: for the library's same_sound / same_video (travel beside the result, not in it)
+    fingerprints: Fingerprints | None = None
 
 
 def _frame_size(
@@ -164,12 +174,14 @@ def _prepare_in_one_pass(
         warnings=[*stages.load_warnings, *sampled.warnings],
         shots=shots,
         stages_s=stages_s,
+        motion=found.motion,
     )
     if stages.transcriber is not None:
         prepared.audio = stages.audio_from(found.audio)
         prepared.speech_checked = True
+    if found.audio is not None:
         stages_s["audio"] = round(found.audio_decode_s, 3)
-    _run_cpu_stages(prepared, path, sampled.images, stages)
+    _run_cpu_stages(prepared, path, sampled.images, stages, found.audio)
     return prepared
 
 
@@ -193,7 +205,7 @@ def _pass_request(
         cuts=CutDetector if stages.wants_shots else None,
         points=points,
         size=size,
-        audio_s=info.duration_s if stages.transcriber is not None else None,
+        audio_s=info.duration_s if stages.wants_audio else None,
         threads=threads,
         max_duration_s=options.max_duration_s,
     )
@@ -256,14 +268,20 @@ def _prepare_in_steps(
             )
             prepared.speech_checked = True
             stages_s["audio"] = round(time.perf_counter() - began, 3)
-        _run_cpu_stages(prepared, path, sampled.images, stages)
+        samples = None if prepared.audio is None else prepared.audio.samples
+        _run_cpu_stages(prepared, path, sampled.images, stages, samples)
     return prepared
 
 
 def _run_cpu_stages(
-    prepared: PreparedVideo, path: str | Path, images: list[Any], stages: Stages
+    prepared: PreparedVideo,
+    path: str | Path,
+    images: list[Any],
+    stages: Stages,
+    samples: np.ndarray | None,
 ) -> None:
-    """OCR and keyframe JPEGs: the stages' work on the sampled frames that needs no model."""
+    """OCR, keyframe JPEGs, the sound's measures and the fingerprints: the stages' work on
+    the sampled frames and the decoded audio that needs no model."""
     seconds = prepared.stages_s
     began = time.perf_counter()
     prepared.text_overlays, found = stages.read_text(images, prepared.timestamps)
@@ -275,6 +293,11 @@ def _run_cpu_stages(
         prepared.keyframes, found = keyframe_jpegs(images)
         prepared.warnings += found
         seconds["keyframes"] = round(time.perf_counter() - began, 3)
+    began = time.perf_counter()
+    prepared.sound, found = stages.listen(samples, prepared.audio)
+    prepared.fingerprints, more = stages.fingerprint(samples, images)
+    prepared.warnings += found + more
+    seconds["fingerprints"] = round(time.perf_counter() - began, 3)
 
 
 def _shot_of(timestamp_s: float, shots: list[Shot] | None) -> int | None:
@@ -378,6 +401,16 @@ def describe_prepared(
         summary = " ".join([whole.summary, *findings.sentences()]).strip()
     total_s = prepared.decode_s + inference_s
     duration = prepared.video.duration_s
+    measured = MetricInputs(
+        duration_s=duration,
+        frame_times=[f.timestamp_s for f in frames],
+        shots=prepared.shots,
+        motion=prepared.motion,
+        overlays=prepared.text_overlays,
+        transcript=transcript,
+        speech_checked=speech_checked,
+        sound=prepared.sound,
+    )
     return AnalysisResult(
         video=prepared.video,
         model=model_info,
@@ -395,6 +428,7 @@ def describe_prepared(
         shots=prepared.shots,
         text_overlays=prepared.text_overlays,
         transcript=transcript,
+        metrics=video_metrics(measured),
     )
 
 

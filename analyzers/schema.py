@@ -149,6 +149,30 @@ class Source(BaseModel):
     music: Music | None = None
 
 
+class Hook(BaseModel):
+    """What happens in the first seconds of the video (the metrics' HOOK_S, 3 s)."""
+
+    words: str | None = Field(description="words said; null when transcription did not run")
+    text: str | None = Field(description="on-screen text shown; null when OCR did not run")
+    cuts: int | None = Field(description="cuts; null when shot detection did not run")
+
+
+class Metrics(BaseModel):
+    """Creative metrics of the whole video; each null where its stage did not run."""
+
+    cuts_per_minute: float | None = Field(description="cuts per minute of video")
+    mean_shot_s: float | None = Field(description="mean shot length, seconds")
+    first_cut_s: float | None = Field(description="time of the first cut, s; null: no cut")
+    speech_share: float | None = Field(description="share of the duration with speech, 0-1")
+    first_word_s: float | None = Field(description="start of the first word, s; null: none")
+    words_per_minute: float | None = Field(description="words per minute of speech")
+    text_share: float | None = Field(description="share of the duration with on-screen text")
+    music_share: float | None = Field(description="share of the duration with sound not speech")
+    loudness_lufs: float | None = Field(description="integrated loudness (EBU R128), LUFS")
+    motion: float | None = Field(description="mean change between frames, 0-255")
+    hook: Hook
+
+
 #: bumped whenever a field of AnalysisResult changes meaning or goes away
 RESULT_SCHEMA_VERSION = 2
 
@@ -177,4 +201,7 @@ class AnalysisResult(BaseModel):
     )
     source: Source | None = Field(
         default=None, description="the link and its page's information; null for an upload"
+    )
+    metrics: Metrics | None = Field(
+        default=None, description="creative metrics; null for results made before they existed"
     )

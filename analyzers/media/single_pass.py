@@ -57,6 +57,9 @@ class CutFinder(Protocol):
     cuts: list[int]
     seconds: float
 
+    @property
+    def motion(self) -> float | None: ...
+
     def size_for(self, width: int, height: int) -> tuple[int, int]: ...
 
     def feed(self, rgb: np.ndarray) -> bool: ...
@@ -95,6 +98,8 @@ class PassResult:
     audio: np.ndarray | None
     shots_s: float = 0.0
     audio_decode_s: float = 0.0
+    #: the cut detector's mean change score (0-255); None without shot detection
+    motion: float | None = None
     timed: bool = True
     #: (width, height) as displayed the sampled frames are converted to; None: stored size
     size: tuple[int, int] | None = None
@@ -295,6 +300,7 @@ class _Pass:
             audio=None if self.collector is None else self.collector.samples(),
             shots_s=0.0 if self.detector is None else self.detector.seconds,
             audio_decode_s=0.0 if self.collector is None else self.collector.seconds,
+            motion=None if self.detector is None else self.detector.motion,
             timed=self.timed,
             size=self.request.size,
         )

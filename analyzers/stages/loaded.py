@@ -15,12 +15,19 @@ from typing import Literal
 import numpy as np
 
 from analyzers.errors import AnalyzerError
+from analyzers.output.metrics import SoundMeasures, measure_sound
 from analyzers.schema import Shot, TextOverlay, Transcript
 from analyzers.stages.asr_model import load_asr
+from analyzers.stages.fingerprints import (
+    Fingerprints,
+    FingerprintUnavailable,
+    SoundPrinter,
+    frame_hashes,
+)
 from analyzers.stages.ocr import OcrUnavailable, merge_overlays
 from analyzers.stages.ocr_engines import DEFAULT_ENGINE, TextReader, load_reader, read_within
 from analyzers.stages.shots import ShotsTimeout, detect_shots, shot_times
-from analyzers.stages.speech import AudioTrack, audio_track, check_audio
+from analyzers.stages.speech import SAMPLE_RATE, AudioTrack, audio_track, check_audio
 from analyzers.stages.transcriber import Transcriber
 
 logger = logging.getLogger(__name__)
@@ -63,6 +70,8 @@ class Stages:
     config: StagesConfig
     ocr: TextReader | None = None
     transcriber: Transcriber | None = None
+    #: Chromaprint by fpcalc; None when fpcalc is missing (the frames are still hashed)
+    sound_printer: SoundPrinter | None = None
     load_warnings: list[str] = field(default_factory=list)
 
     @classmethod
@@ -82,6 +91,10 @@ class Stages:
                 stages._skip("speech transcription", exc.message)
             except (ImportError, OSError, RuntimeError) as exc:
                 stages._skip("speech transcription", f"{type(exc).__name__}: {exc}")
+        try:
+            stages.sound_printer = SoundPrinter.load()
+        except FingerprintUnavailable as exc:
+            stages._skip("sound fingerprints (same_sound)", str(exc))
         return stages
 
     def _skip(self, stage: str, reason: str) -> None:
@@ -99,6 +112,11 @@ class Stages:
     def wants_shots(self) -> bool:
         """True when the frames are sampled by shots (cut detection runs)."""
         return self.config.sampling == "shots"
+
+    @property
+    def wants_audio(self) -> bool:
+        """True when a decode pass should keep the audio (Whisper, or the sound's fingerprint)."""
+        return self.transcriber is not None or self.sound_printer is not None
 
     @property
     def wants_large_frames(self) -> bool:
@@ -156,3 +174,28 @@ class Stages:
         except Exception as exc:  # a stage never fails the job (out of memory, a bad model)
             logger.exception("speech transcription failed")
             return None, [f"speech transcription failed on this video: {exc!r}"]
+
+    def listen(
+        self, samples: np.ndarray | None, track: AudioTrack | None
+    ) -> tuple[SoundMeasures | None, list[str]]:
+        """Loudness and the seconds of speech and music; None without decoded audio."""
+        if samples is None:
+            return None, []
+        try:
+            return measure_sound(samples, None if track is None else track.speech, SAMPLE_RATE), []
+        except Exception as exc:  # a stage never fails the job
+            logger.exception("measuring the sound failed")
+            return None, [f"sound metrics failed on this video: {exc!r}"]
+
+    def fingerprint(
+        self, samples: np.ndarray | None, images: list[np.ndarray]
+    ) -> tuple[Fingerprints | None, list[str]]:
+        """The sound's Chromaprint (when fpcalc runs and there is sound) and the frames' dHash."""
+        try:
+            audio: list[int] = []
+            if self.sound_printer is not None and samples is not None:
+                audio = self.sound_printer.print(samples, SAMPLE_RATE)
+            return Fingerprints(audio, frame_hashes(images)), []
+        except Exception as exc:  # a stage never fails the job (fpcalc crashed, timed out)
+            logger.exception("fingerprinting failed")
+            return None, [f"fingerprints failed on this video: {exc!r}"]

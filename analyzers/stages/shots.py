@@ -53,6 +53,14 @@ class CutDetector:
         self._previous: np.ndarray | None = None
         self._index = -1
         self._last_cut = 0
+        # The sum and count of the change scores: their mean is the video's motion metric.
+        self._score_sum = 0.0
+        self._scored = 0
+
+    @property
+    def motion(self) -> float | None:
+        """Mean change score between consecutive frames (0-255); None before two frames."""
+        return self._score_sum / self._scored if self._scored else None
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of the small frames to feed, from the stored picture's size."""
@@ -69,6 +77,8 @@ class CutDetector:
         cut = False
         if previous is not None and previous.shape == planes.shape:
             score = float(np.abs(planes - previous).mean())
+            self._score_sum += score
+            self._scored += 1
             if score >= self.threshold and self._index - self._last_cut >= self.min_frames:
                 self.cuts.append(self._index)
                 self._last_cut = self._index

@@ -172,17 +172,19 @@ def make_story_video(
     codec: str = "libx264",
     seed: int = 0,
     pan: tuple[int, int] = (2, 1),
+    sound: np.ndarray | None = None,
 ) -> tuple[Path, list[SpokenSpan]]:
     """Encode the video; returns it and where speech really is (empty without speech).
 
     ``pan``: pixels per frame the background moves (x, y); larger is a faster camera.
+    ``sound``: an int16 track at AUDIO_RATE to use instead of speech (a music bed).
     """
     path = Path(path)
     total = max(1, round(duration_s * fps))
     cut_frames = sorted(round(c * fps) for c in cuts)
     textures = [_shot_texture(i, width, height, seed) for i in range(len(cut_frames) + 1)]
     layers = [(o, _overlay_layer(o, width, height)) for o in overlays]
-    track, spans = speech_track(duration_s, speech) if speech else (None, [])
+    track, spans = speech_track(duration_s, speech) if speech else (sound, [])
     is_mp4 = path.suffix.lower() in {".mp4", ".mov"}
     with av.open(str(path), mode="w", options={"movflags": "+faststart"} if is_mp4 else {}) as out:
         stream = out.add_stream(codec, rate=fps)

@@ -20,8 +20,9 @@ from analyzers.options import AnalysisOptions
 from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
 from api.jobs.source_column import RESULT_WITH_SOURCE, source_json, source_of, v5_to_v6
+from api.library import similar
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: the web page's sessions (api/http/sessions.py): a token's hash, never the token
 _CREATE_SESSIONS = """
@@ -113,6 +114,11 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute(_CREATE_SESSIONS)
 
 
+def _v6_to_v7(conn: sqlite3.Connection) -> None:
+    """v7 keeps finished jobs' fingerprints and their indexes (api/library/similar.py)."""
+    similar.create_tables(conn)
+
+
 #: MIGRATIONS[n] takes a database from version n to n + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
@@ -120,6 +126,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: v5_to_v6,
+    6: _v6_to_v7,
 }
 
 
@@ -172,6 +179,7 @@ class JobStore:
             if not has_table:
                 for statement in filter(str.strip, _CREATE.split(";")):
                     c.execute(statement)  # executescript() would commit this transaction
+                similar.create_tables(c)
                 version = SCHEMA_VERSION
             elif version == 0:
                 version = 1  # release 0.1 set no version
@@ -377,7 +385,9 @@ class JobStore:
         model_started_at: float | None,
         model_finished_at: float | None,
         now: float | None = None,
+        fingerprints: dict[str, Any] | None = None,
     ) -> bool:
+        """Store the result (and index the fingerprints) of a queued or running job."""
         with self._tx() as c:
             cur = c.execute(
                 f"UPDATE jobs SET status = 'done', finished_at = ?, result = {RESULT_WITH_SOURCE},"
@@ -391,7 +401,14 @@ class JobStore:
                     job_id,
                 ),
             )
+            if cur.rowcount == 1:
+                similar.save(c, job_id, fingerprints)
         return cur.rowcount == 1
+
+    def similar_jobs(self, job_id: str) -> list[similar.Similar]:
+        """The jobs that share this one's sound or pictures (api/library/similar.py)."""
+        with self._tx() as c:
+            return similar.find(c, job_id)
 
     def finish_error(
         self, job_id: str, status: Literal["failed", "cancelled"], code: str, message: str

@@ -85,6 +85,9 @@ class JobDone:
     #: one small JPEG per described frame (None where encoding failed); the front keeps them,
     #: so a worker on another machine needs no shared disk
     keyframes: tuple[bytes | None, ...] = ()
+    #: the video's fingerprints (analyzers.stages.fingerprints, as JSON) for the library's
+    #: similar videos; kept beside the result, not in it (opaque numbers no reader wants)
+    fingerprints: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)

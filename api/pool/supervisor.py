@@ -305,6 +305,7 @@ class Supervisor:
                 message.result,
                 model_started_at=message.model_started_at,
                 model_finished_at=message.model_finished_at,
+                fingerprints=message.fingerprints,
             ),
             lambda: self._notify(attempt, "done"),
         )

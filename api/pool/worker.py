@@ -271,7 +271,10 @@ class Worker:
             )
             keyframes = tuple(video.keyframes)
             result_json = result.model_dump(mode="json")
-            self.send(JobDone(each.job.id, result_json, model_started, model_finished, keyframes))
+            prints = None if video.fingerprints is None else video.fingerprints.to_json()
+            self.send(
+                JobDone(each.job.id, result_json, model_started, model_finished, keyframes, prints)
+            )
 
     def _fail_all(self, batch: list[Prepared], exc: Exception) -> None:
         for each in batch:

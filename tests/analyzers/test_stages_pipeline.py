@@ -187,3 +187,22 @@ def test_video_without_audio(
     assert result.transcript is None and result.shots is not None and len(result.shots) == 1
     assert result.text_overlays == [] and "No audio track." in result.summary
     assert "No on-screen text was read." in result.summary
+
+
+def test_metrics_of_a_clip_with_known_cuts_speech_and_text(
+    run: tuple[PreparedVideo, AnalysisResult],
+) -> None:
+    _, result = run
+    metrics = result.metrics
+    assert metrics is not None
+    assert metrics.cuts_per_minute == pytest.approx(2 * 60 / 6.0, abs=0.5)
+    assert metrics.first_cut_s == pytest.approx(CUTS[0], abs=2 / 30)
+    assert metrics.mean_shot_s == pytest.approx(2.0, abs=0.05)
+    assert metrics.first_word_s == pytest.approx(0.5, abs=0.4)
+    assert 0.2 < (metrics.speech_share or 0) < 0.9 and (metrics.words_per_minute or 0) > 60
+    assert metrics.music_share is not None and metrics.music_share < 0.2  # speech, silence
+    assert metrics.text_share is not None and 0.3 < metrics.text_share < 1.0
+    assert metrics.loudness_lufs is not None and -40 < metrics.loudness_lufs < -10
+    assert metrics.motion is not None and metrics.motion > 0
+    assert metrics.hook.cuts == 1 and "FOLLOW" in (metrics.hook.text or "")
+    assert "hello" in (metrics.hook.words or "").lower()

@@ -19,12 +19,13 @@ def test_the_page_and_its_assets_are_public_and_data_is_not(keyed_server: Server
     assert "/static/app.js?v=" in page.text and "__ASSETS__" not in page.text
     for path in (
         "/static/app.js",
+        "/static/library.js",
         "/static/app.css",
         "/favicon.ico",
         "/static/vendor/swagger-ui/swagger-ui-bundle.js",
     ):
         assert httpx.get(url + path).status_code == 200, path
-    for path in ("/info", "/board", "/jobs", "/docs", "/redoc", "/openapi.json"):
+    for path in ("/info", "/board", "/jobs", "/jobs/x/similar", "/docs", "/redoc", "/openapi.json"):
         response = httpx.get(url + path)
         assert response.status_code == 401, path
         assert response.json()["error"]["code"] == "unauthorized"

@@ -353,6 +353,8 @@ function renderResult(job) {
   parts.push(el("h3", { text: "Keyframes" }), filmstrip(job.id, result));
   parts.push(el("h3", { text: "Timeline" }), timeline(result));
   parts.push(el("h3", { text: "Summary" }), el("p", { class: "summary", text: result.summary }));
+  if (result.metrics) parts.push(el("h3", { text: "Metrics" }), metricsTable(result.metrics));
+  parts.push(el("h3", { text: "Similar videos" }), similarList(job.id));
   if (result.transcript) {
     parts.push(el("h3", { text: `Transcript (${result.transcript.language})` }),
       el("ul", { class: "segments" }, ...(result.transcript.segments.length ? result.transcript.segments : [{ start_s: 0, end_s: v.duration_s, text: result.transcript.text }])

@@ -1,0 +1,1 @@
+"""The library: what the service finds across all its finished jobs."""
