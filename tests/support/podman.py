@@ -157,4 +157,3 @@ def build(pm: Podman, context: Path, tag: str, build_args: dict[str, str], log: 
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise AssertionError(f"podman build exited {proc.returncode}:\n{tail}")
-
