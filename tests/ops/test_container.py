@@ -2,7 +2,8 @@
 
 The build uses CPU torch from the local wheel folder and keeps its layers in podman's
 storage, so a rerun rebuilds only what changed (the project's layer after a code change).
-A cold build (a fresh machine) downloads the dependencies once and takes several minutes.
+A cold run (a fresh machine) makes the base with debootstrap (about 3 min) and downloads the
+dependencies once (build about 19 min on 2 busy cores); a warm run takes about 70 s.
 """
 
 from __future__ import annotations
