@@ -6,10 +6,11 @@ PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TEST_MODEL  ?= .test-model
 STAMP       := $(VENV)/.installed
-# Debian tools the operations tests drive for real (chromium: the web page's browser tests).
+# Debian tools the operations tests drive for real (chromium: the web page's browser tests;
+# podman, runc: the container image built and run).
 SYSTEM_TOOLS := systemd logrotate cron sqlite3 curl procps util-linux shellcheck \
                 debootstrap systemd-container iproute2 espeak-ng fonts-dejavu-core \
-                chromium chromium-driver
+                chromium chromium-driver podman runc
 # Debian packages the analysis stages use at run time (OCR language data, fpcalc).
 STAGE_PACKAGES := tesseract-ocr tesseract-ocr-eng libchromaprint-tools
 
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml Makefile
 # added to the list, or than a tool removed from the machine, would let the tests skip silently.
 system-tools: | $(STAMP)
 	@missing=""; \
-	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck debootstrap systemd-nspawn ss espeak-ng chromium chromedriver; do command -v $$t >/dev/null || missing=1; done; \
+	for t in systemd-analyze logrotate cron sqlite3 curl flock shellcheck debootstrap systemd-nspawn ss espeak-ng chromium chromedriver podman runc; do command -v $$t >/dev/null || missing=1; done; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
