@@ -24,7 +24,8 @@ import yaml
 from api.settings import Settings
 from tests.ops.conftest import REPO, free_port, need_tool, wait_for
 from tests.support.compose_schema import SCHEMA
-from tests.support.podman import CannotRun, Podman, base_image, build, podman
+from tests.support.podman import CACHE, CannotRun, Podman, base_image, build, podman
+from tests.support.wheelhouse import wheelhouse
 
 pytestmark = pytest.mark.system
 
@@ -113,8 +114,11 @@ def image(pm: Podman, tmp_path_factory: pytest.TempPathFactory) -> str:
     except CannotRun as exc:
         pytest.skip(f"cannot make the base image: {exc}")
     started = time.monotonic()
+    # The declared dependencies' wheels, shared with the real-systemd test's install: pip in
+    # the build finds every wheel there and downloads nothing.
+    wheels = wheelhouse(CACHE, REPO / "pyproject.toml", TORCH_SPEC, work / "pip-download.log")
     args = {"BASE_IMAGE": base, "TORCH_SPEC": TORCH_SPEC}
-    build(pm, REPO, IMAGE, args, work / "build.log")
+    build(pm, REPO, IMAGE, args, wheels, work / "build.log")
     # -s shows it: a cold build (fresh machine) against a warm one (layers cached)
     print(f"podman build took {time.monotonic() - started:.0f} s")
     return IMAGE

@@ -25,8 +25,6 @@ BASE_IMAGE = "localhost/tiktok-analyzer-base:bookworm"
 #: image's own ca-certificates package from installing
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_INSIDE = "/run/host-ca/ca-certificates.crt"
-#: where the CPU torch wheel lies on the dev/CI disk (PIP_FIND_LINKS)
-WHEELS = Path(os.environ.get("PIP_FIND_LINKS", "/opt/wheels").split()[0])
 #: overlay: copy-on-write layers; vfs stores each layer as a full copy (about 50 GB for one
 #: build of this image), so it is only the fallback where overlay cannot mount
 DRIVERS = ("overlay", "vfs")
@@ -134,13 +132,14 @@ def base_image(pm: Podman, log: Path) -> str:
     return BASE_IMAGE
 
 
-def build(pm: Podman, context: Path, tag: str, build_args: dict[str, str], log: Path) -> None:
-    """`podman build` with the host's pip set-up mounted in; its output goes to log."""
+def build(
+    pm: Podman, context: Path, tag: str, build_args: dict[str, str], wheels: Path, log: Path
+) -> None:
+    """`podman build` with the host's pip set-up and `wheels` mounted in; output goes to log."""
     pip_conf = HOME / "pip.conf"
     pip_conf.write_text(f"[global]\ncert = {CA_INSIDE}\nfind-links = /opt/wheels\n")
     mounts = [f"{HOST_CA}:{CA_INSIDE}:ro", f"{pip_conf}:/etc/pip.conf:ro"]
-    if WHEELS.is_dir():
-        mounts.append(f"{WHEELS}:/opt/wheels:ro")
+    mounts.append(f"{wheels}:/opt/wheels:ro")
     args: list[str] = ["build", "--pull=never", "--network", "host", "--layers"]
     # docker format: the OCI format has no HEALTHCHECK and podman drops it
     args += ["--format", "docker", "--tag", tag]
