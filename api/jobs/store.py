@@ -14,13 +14,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from analyzers.options import AnalysisOptions
 from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
+from api.library import index as search_index
 
-SCHEMA_VERSION = 5
+T = TypeVar("T")
+
+SCHEMA_VERSION = 6
 
 #: the web page's sessions (api/http/sessions.py): a token's hash, never the token
 _CREATE_SESSIONS = """
@@ -110,12 +113,19 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute(_CREATE_SESSIONS)
 
 
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    """v6 adds the library's search index (api/library/index.py), filled from stored results."""
+    search_index.create_tables(conn)
+    search_index.index_stored_results(conn)
+
+
 #: MIGRATIONS[n] takes a database from version n to n + 1
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 
@@ -168,6 +178,7 @@ class JobStore:
             if not has_table:
                 for statement in filter(str.strip, _CREATE.split(";")):
                     c.execute(statement)  # executescript() would commit this transaction
+                search_index.create_tables(c)
                 version = SCHEMA_VERSION
             elif version == 0:
                 version = 1  # release 0.1 set no version
@@ -199,6 +210,11 @@ class JobStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query`` on the store's connection in one transaction (the library's reads)."""
+        with self._tx() as c:
+            return query(c)
 
     # --- rows <-> records ----------------------------------------------------------
     def _options(self, text: str) -> AnalysisOptions:
@@ -385,6 +401,8 @@ class JobStore:
                     job_id,
                 ),
             )
+            if cur.rowcount == 1:  # indexed with the result, or neither is written
+                search_index.index_result(c, job_id, result)
         return cur.rowcount == 1
 
     def finish_error(
