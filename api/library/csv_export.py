@@ -12,7 +12,8 @@ import io
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
+from functools import partial
 from typing import Any, TypeVar
 
 from api.masking import masked_url
@@ -60,7 +61,7 @@ def csv_chunks(read: Reader[list[sqlite3.Row]], page_jobs: int = PAGE_JOBS) -> I
     writer.writerow(HEADER)
     last = 0
     while True:
-        rows = read(lambda c: _page(c, last, page_jobs))
+        rows = read(partial(_page, after_rowid=last, limit=page_jobs))
         for row in rows:
             writer.writerow(job_row(row))
         yield buffer.getvalue()
@@ -91,7 +92,7 @@ def job_row(row: sqlite3.Row) -> list[object]:
     cells: list[object] = [
         row["id"],
         name,
-        datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        datetime.fromtimestamp(row["created_at"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         row["duration_s"],
         *(_number(metrics.get(m)) for m in METRICS),
         *(_hook(hook.get(k)) for k in HOOK),

@@ -51,9 +51,7 @@ def create_tables(conn: sqlite3.Connection) -> None:
 def index_result(conn: sqlite3.Connection, job_id: str, result: dict[str, Any]) -> int:
     """Replace the job's rows with the segments of ``result``; how many were written."""
     conn.execute("DELETE FROM search_segments WHERE job_id = ?", (job_id,))
-    rows = [
-        (job_id, s.kind, s.start_s, s.end_s, s.image, s.text) for s in segments(result)
-    ]
+    rows = [(job_id, s.kind, s.start_s, s.end_s, s.image, s.text) for s in segments(result)]
     conn.executemany(
         "INSERT INTO search_segments (job_id, kind, start_s, end_s, image, body)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -65,7 +63,9 @@ def index_result(conn: sqlite3.Connection, job_id: str, result: dict[str, Any]) 
 def index_stored_results(conn: sqlite3.Connection) -> int:
     """Index every done job already in the database (the migration); how many jobs."""
     count = 0
-    cursor = conn.execute("SELECT id, result FROM jobs WHERE status = 'done' AND result IS NOT NULL")
+    cursor = conn.execute(
+        "SELECT id, result FROM jobs WHERE status = 'done' AND result IS NOT NULL"
+    )
     # fetchmany: an old database may hold many results; keep only a page of them in memory
     while batch := cursor.fetchmany(200):
         for job_id, text in batch:

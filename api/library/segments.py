@@ -91,7 +91,9 @@ def _source(source: Any, image: str | None) -> Iterator[Segment]:
             yield Segment("source", str(source[key]), image=image)
     tags = [str(t) for t in source.get("hashtags") or [] if t]
     if tags:
-        yield Segment("source", " ".join(t if t.startswith("#") else f"#{t}" for t in tags), image=image)
+        yield Segment(
+            "source", " ".join(t if t.startswith("#") else f"#{t}" for t in tags), image=image
+        )
 
 
 def _first_image(frames: list[dict[str, Any]]) -> str | None:
@@ -102,9 +104,13 @@ def _with_image(segment: Segment, frames: list[dict[str, Any]]) -> Segment:
     """The segment with the keyframe nearest its middle (a frame's own caption keeps its own)."""
     if segment.image is not None or segment.start_s is None:
         return segment
-    middle = (segment.start_s + (segment.end_s if segment.end_s is not None else segment.start_s)) / 2
+    middle = (
+        segment.start_s + (segment.end_s if segment.end_s is not None else segment.start_s)
+    ) / 2
     described = [f for f in frames if f.get("image")]
     if not described:
         return segment
     nearest = min(described, key=lambda f: abs(float(f.get("timestamp_s", 0.0)) - middle))
-    return Segment(segment.kind, segment.text, segment.start_s, segment.end_s, str(nearest["image"]))
+    return Segment(
+        segment.kind, segment.text, segment.start_s, segment.end_s, str(nearest["image"])
+    )
