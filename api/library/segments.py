@@ -61,8 +61,7 @@ def _speech(transcript: Any) -> Iterator[Segment]:
 
 
 def _phrase(words: list[dict[str, Any]]) -> Segment:
-    # Whisper's words carry their leading space: joining them keeps the spoken spacing.
-    text = "".join(str(w["text"]) for w in words).strip()
+    text = " ".join(str(w["text"]).strip() for w in words)
     return Segment("speech", text, float(words[0]["start_s"]), float(words[-1]["end_s"]))
 
 

@@ -187,3 +187,25 @@ def test_video_without_audio(
     assert result.transcript is None and result.shots is not None and len(result.shots) == 1
     assert result.text_overlays == [] and "No audio track." in result.summary
     assert "No on-screen text was read." in result.summary
+
+
+def test_the_result_is_searchable_in_the_library(
+    run: tuple[PreparedVideo, AnalysisResult], tmp_path: Path
+) -> None:
+    """The real words and text of this analysis, found by the library's FTS5 search."""
+    from api.jobs.store import JobStore
+    from api.library.search import search
+    from tests.support.library_results import add_done_job
+
+    _, result = run
+    store = JobStore(tmp_path / "jobs.sqlite3", Settings().analysis_options()).open()
+    add_done_job(store, "story", result.model_dump(mode="json"))
+    spoken = store.read(lambda c: search(c, "pasta", kind="speech", limit=5, after=None))
+    [said] = spoken.hits
+    assert said.start_s is not None and 4.0 <= said.start_s <= 5.0  # "today we cook pasta" at 4.2 s
+    shown = store.read(lambda c: search(c, '"best pasta"', kind="text", limit=5, after=None))
+    [text] = shown.hits
+    assert text.start_s is not None and text.start_s >= 4.0
+    assert [text.text[s:e].lower() for s, e in text.highlights] == ["best pasta"]
+    prefix = store.read(lambda c: search(c, "foll*", kind=None, limit=5, after=None))
+    assert {h.kind for h in prefix.hits} >= {"text", "summary"}
