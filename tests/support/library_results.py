@@ -49,7 +49,7 @@ def result_for(
                     "text": said,
                     "words": [
                         {
-                            "text": f" {w}",
+                            "text": w,
                             "start_s": 4.0 + 0.4 * i,
                             "end_s": 4.3 + 0.4 * i,
                             "probability": 0.9,
