@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_backends",
     "bench_stages",
     "bench_video_llm",
+    "bench_search",
 ]
 
 
