@@ -20,15 +20,21 @@ _QUERY_ERRORS = ("fts5:", "no such column", "unterminated string", "unknown spec
 #: how many tokens a snippet shows around the matches
 SNIPPET_TOKENS = 16
 
-_SQL = f"""
-SELECT s.job_id, j.filename, j.source_url, s.kind, s.start_s, s.end_s, s.image,
+# Two steps: rank every match to find the page's rowids (BM25 must see them all), then join and
+# cut snippets for those 21 rows only; doing both at once cost 4x on a common word.
+_RANKED = """
+SELECT search_fts.rowid FROM search_fts {join}
+WHERE search_fts MATCH ? {kind}
+ORDER BY bm25(search_fts), search_fts.rowid
+LIMIT ? OFFSET ?
+"""
+_DETAILS = f"""
+SELECT s.id, s.job_id, j.filename, j.source_url, s.kind, s.start_s, s.end_s, s.image,
        snippet(search_fts, 0, char(2), char(3), '…', {SNIPPET_TOKENS}) AS snippet
 FROM search_fts
 JOIN search_segments AS s ON s.id = search_fts.rowid
 JOIN jobs AS j ON j.id = s.job_id
-WHERE search_fts MATCH ? {{kind}}
-ORDER BY bm25(search_fts), s.id
-LIMIT ? OFFSET ?
+WHERE search_fts MATCH ? AND search_fts.rowid IN ({{marks}})
 """
 
 
@@ -60,16 +66,22 @@ def search(
     if not query.strip():
         raise InvalidQueryError("q: empty query")
     offset = decode_cursor(after) if after else 0
-    sql = _SQL.format(kind="AND s.kind = ?" if kind else "")
+    ranked = _RANKED.format(
+        join="JOIN search_segments AS s ON s.id = search_fts.rowid" if kind else "",
+        kind="AND s.kind = ?" if kind else "",
+    )
     args = [query, *([kind] if kind else []), limit + 1, offset]
     try:
-        rows = conn.execute(sql, args).fetchall()
+        ids = [r[0] for r in conn.execute(ranked, args).fetchall()]
     except sqlite3.OperationalError as exc:
         if not str(exc).startswith(_QUERY_ERRORS):
             raise  # the database's trouble (locked, disk), not the query's
         raise InvalidQueryError(f"q: cannot parse the query ({_reason(exc)})") from None
-    hits = [_hit(tuple(r)) for r in rows[:limit]]
-    following = encode_cursor(offset + limit) if len(rows) > limit else None
+    page = ids[:limit]
+    details = _DETAILS.format(marks=", ".join("?" * len(page)))
+    found = {r[0]: tuple(r)[1:] for r in conn.execute(details, [query, *page]).fetchall()}
+    hits = [_hit(found[i]) for i in page if i in found]
+    following = encode_cursor(offset + limit) if len(ids) > limit else None
     return HitPage(hits, following)
 
 
