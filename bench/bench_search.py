@@ -122,7 +122,8 @@ def measure(store: JobStore, repeats: int) -> None:
         p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
         print(
             f"  {name:<15} {query!r:<14} p50 {statistics.median(times):8.1f} ms"
-            f"  p95 {p95:8.1f} ms  ({len(page.hits)} hits on the page)"
+            f"  p95 {p95:8.1f} ms  ({len(page.hits)} hits on the page)",
+            flush=True,
         )
 
 
