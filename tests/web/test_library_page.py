@@ -85,12 +85,16 @@ def test_snippets_are_text_and_bad_queries_say_why(
     page.assert_clean_console("/search?")  # the 422 above is logged as a failed request
 
 
-def test_portrait_keyframes_are_portrait_cards(
-    browser: Any, open_server: ServerProcess, artifacts: Path, done_job: dict[str, Any]
+def test_portrait_keyframes_are_portrait_cards_and_long_names_wrap(
+    browser: Any, open_server: ServerProcess, artifacts: Path, web_videos: dict[str, Path]
 ) -> None:
+    # A name with no space to break at (phones save such names) must not widen the page.
+    long_name = "VID_20240101_" + "x" * 90 + ".mp4"
+    with open_server.client() as client:
+        job = post_video(client, web_videos["dance"], filename=long_name).json()
     page = Page(browser, open_server, artifacts)
     page.open_app()
-    page.js("openResult(arguments[0])", done_job["id"])
+    page.js("openResult(arguments[0])", job["id"])
     page.wait(lambda: page.all(".filmstrip.portrait img"), "the keyframes")
     for image in page.all(".filmstrip img"):
         page.wait(lambda i=image: page.js("return arguments[0].complete", i), "a keyframe")
