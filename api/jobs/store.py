@@ -152,6 +152,10 @@ class JobStore:
         self.defaults = defaults
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # The library's reads (a search can take seconds) use their own connection: in WAL
+        # mode they see committed data without holding up the job writes.
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
 
     def open(self) -> JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +171,11 @@ class JobStore:
         conn.execute("PRAGMA cache_size=-1024")
         self._conn = conn
         self._migrate()
+        reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        reader.execute("PRAGMA query_only=ON")
+        reader.execute("PRAGMA busy_timeout=10000")
+        self._reader = reader
         return self
 
     def _migrate(self) -> None:
@@ -193,10 +202,11 @@ class JobStore:
             c.execute(f"PRAGMA user_version = {version}")
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        with self._lock, self._read_lock:
+            for conn in (self._conn, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._reader = None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -212,9 +222,15 @@ class JobStore:
             self._conn.execute("COMMIT")
 
     def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``query`` on the store's connection in one transaction (the library's reads)."""
-        with self._tx() as c:
-            return query(c)
+        """Run ``query`` in one read transaction on the reading connection (the library's)."""
+        with self._read_lock:
+            if self._reader is None:
+                raise RuntimeError("job store is closed")
+            self._reader.execute("BEGIN")
+            try:
+                return query(self._reader)
+            finally:
+                self._reader.execute("ROLLBACK")  # a read: nothing to commit
 
     # --- rows <-> records ----------------------------------------------------------
     def _options(self, text: str) -> AnalysisOptions:
