@@ -361,7 +361,7 @@ function renderResult(job) {
     parts.push(el("h3", { text: "Text on screen" }),
       el("ul", { class: "segments" }, ...result.text_overlays.map((o) => el("li", { "data-start": o.start_s, "data-end": o.end_s }, el("span", { class: "time", text: fmtSpan(o.start_s, o.end_s) }), ` ${o.text}`))));
   }
-  body.dataset.duration = v.duration_s; // library.js marks a search hit's moment on it
+  body.dataset.duration = v.duration_s; // search.js marks a search hit's moment on it
   body.replaceChildren(...parts);
 }
 

@@ -1,4 +1,4 @@
-// The library on the page: search every finished job, open a hit at its moment, the CSV.
+// The library's search on the page: search every finished job, open a hit at its moment, the CSV.
 // Uses app.js's helpers ($, el, api, fmtSpan, openResult, showLogin); loaded after it.
 "use strict";
 
