@@ -2,7 +2,8 @@
 
     AnalyzerError (analyzers.errors)        code, status, retry_after
     ├── InputError
-    │   └── RequestRejected                 the HTTP request is unusable; code per instance
+    │   ├── RequestRejected                 the HTTP request is unusable; code per instance
+    │   └── InvalidQueryError               a search query FTS5 cannot parse, or empty (422)
     ├── ResourceError                       the route's target is missing or not in that state
     │   ├── JobNotFoundError                no such job (404)
     │   ├── FrameNotFoundError              no such keyframe (404)
@@ -198,3 +199,9 @@ def disk_full(exc: BaseException) -> bool:
 def shorten(text: str, limit: int = 80) -> str:
     """``text`` cut to ``limit`` characters (with '...'), for echoing a client's input back."""
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+class InvalidQueryError(InputError):
+    """A search query FTS5 cannot parse, an empty one, or a cursor that is not a search's."""
+
+    code = "invalid_query"

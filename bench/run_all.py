@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench_stages",
     "bench_video_llm",
     "bench_similar",
+    "bench_search",
 ]
 
 

@@ -1,7 +1,7 @@
 """Durable job store: one SQLite database in WAL mode, used only by the front process.
 
-The schema carries a version (``PRAGMA user_version``) and migrates forward on
-open, so a database written by an earlier release opens with its jobs intact.
+The schema (api/jobs/store_schema.py) carries a version and migrates forward on open, so
+a database written by an earlier release opens with its jobs intact.
 """
 
 from __future__ import annotations
@@ -14,120 +14,23 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from analyzers.options import AnalysisOptions
 from analyzers.schema import VideoInfo
 from api.jobs.record import STATUSES, Callback, Job, JobStatus
-from api.jobs.source_column import RESULT_WITH_SOURCE, source_json, source_of, v5_to_v6
+from api.jobs.source_column import RESULT_WITH_SOURCE, source_json, source_of
+from api.jobs.store_schema import MIGRATIONS, SCHEMA_VERSION, SUMMARY_COLUMNS, create_tables
+from api.library import index as search_index
 from api.library import similar
 
-SCHEMA_VERSION = 7
-
-#: the web page's sessions (api/http/sessions.py): a token's hash, never the token
-_CREATE_SESSIONS = """
-CREATE TABLE sessions (
-    id TEXT PRIMARY KEY,
-    key_tag TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen REAL NOT NULL
-)
-"""
-
-_CREATE = """
-CREATE TABLE jobs (
-    id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    crashes INTEGER NOT NULL DEFAULT 0,
-    upload_path TEXT NOT NULL,
-    filename TEXT,
-    size_bytes INTEGER NOT NULL DEFAULT 0,
-    duration_s REAL NOT NULL DEFAULT 0,
-    options TEXT NOT NULL,
-    worker_id INTEGER,
-    model_started_at REAL,
-    model_finished_at REAL,
-    result TEXT,
-    error_code TEXT,
-    error_message TEXT,
-    source_url TEXT,
-    callback_url TEXT,
-    callback_status TEXT,
-    callback_attempts INTEGER NOT NULL DEFAULT 0,
-    callback_last_error TEXT,
-    callback_delivered_at REAL,
-    probe TEXT,
-    source TEXT
-);
-CREATE INDEX jobs_by_status ON jobs(status);
-CREATE INDEX jobs_by_created ON jobs(created_at);
-"""
-_CREATE += _CREATE_SESSIONS
-
-#: every column but ``result`` (the analysis JSON, the one big one), for the lists that omit it
-_SUMMARY_COLUMNS = (
-    "id, status, created_at, started_at, finished_at, attempts, crashes, upload_path,"
-    " filename, size_bytes, duration_s, options, worker_id, model_started_at,"
-    " model_finished_at, error_code, error_message, source_url, callback_url,"
-    " callback_status, callback_attempts, callback_last_error, callback_delivered_at, probe,"
-    " source"
-)
+T = TypeVar("T")
 
 
-def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """Release 0.1 kept frames and aspects in columns; v2 keeps all options as JSON."""
-    conn.execute("ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
-    conn.execute(
-        "UPDATE jobs SET options = json_object('frames', frames, 'aspects', json(aspects))"
-    )
-    conn.execute("ALTER TABLE jobs DROP COLUMN frames")
-    conn.execute("ALTER TABLE jobs DROP COLUMN aspects")
-
-
-_V3_COLUMNS = (
-    "source_url TEXT",
-    "callback_url TEXT",
-    "callback_status TEXT",
-    "callback_attempts INTEGER NOT NULL DEFAULT 0",
-    "callback_last_error TEXT",
-    "callback_delivered_at REAL",
-)
-
-
-def _v2_to_v3(conn: sqlite3.Connection) -> None:
-    """v3 remembers a video link's source and the completion callback with its delivery."""
-    for column in _V3_COLUMNS:
-        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
-
-
-def _v3_to_v4(conn: sqlite3.Connection) -> None:
-    """v4 keeps the probe made at intake (VideoInfo JSON); older rows have none (NULL)."""
-    conn.execute("ALTER TABLE jobs ADD COLUMN probe TEXT")
-
-
-def _v4_to_v5(conn: sqlite3.Connection) -> None:
-    """v5 keeps the web page's sessions (before, the cookie was derived from the key)."""
-    conn.execute(_CREATE_SESSIONS)
-
-
-def _v6_to_v7(conn: sqlite3.Connection) -> None:
-    """v7 keeps finished jobs' fingerprints and their indexes (api/library/similar.py)."""
-    similar.create_tables(conn)
-
-
-#: MIGRATIONS[n] takes a database from version n to n + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _v1_to_v2,
-    2: _v2_to_v3,
-    3: _v3_to_v4,
-    4: _v4_to_v5,
-    5: v5_to_v6,
-    6: _v6_to_v7,
-}
+def _with_source(conn: sqlite3.Connection, job_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The result as stored: a linked job's ``source`` is put in by SQL (source_column.py)."""
+    row = conn.execute("SELECT source FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return {**result, "source": json.loads(row[0])} if row and row[0] else result
 
 
 def _callback(row: sqlite3.Row) -> Callback | None:
@@ -153,6 +56,10 @@ class JobStore:
         self.defaults = defaults
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        # The library's reads (a search can take seconds) use their own connection: in WAL
+        # mode they see committed data without holding up the job writes.
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
 
     def open(self) -> JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +75,11 @@ class JobStore:
         conn.execute("PRAGMA cache_size=-1024")
         self._conn = conn
         self._migrate()
+        reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        reader.execute("PRAGMA query_only=ON")
+        reader.execute("PRAGMA busy_timeout=10000")
+        self._reader = reader
         return self
 
     def _migrate(self) -> None:
@@ -177,9 +89,7 @@ class JobStore:
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
             ).fetchone()
             if not has_table:
-                for statement in filter(str.strip, _CREATE.split(";")):
-                    c.execute(statement)  # executescript() would commit this transaction
-                similar.create_tables(c)
+                create_tables(c)
                 version = SCHEMA_VERSION
             elif version == 0:
                 version = 1  # release 0.1 set no version
@@ -194,10 +104,11 @@ class JobStore:
             c.execute(f"PRAGMA user_version = {version}")
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        with self._lock, self._read_lock:
+            for conn in (self._conn, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._conn = self._reader = None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -211,6 +122,17 @@ class JobStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query`` in one read transaction on the reading connection (the library's)."""
+        with self._read_lock:
+            if self._reader is None:
+                raise RuntimeError("job store is closed")
+            self._reader.execute("BEGIN")
+            try:
+                return query(self._reader)
+            finally:
+                self._reader.execute("ROLLBACK")  # a read: nothing to commit
 
     # --- rows <-> records ----------------------------------------------------------
     def _options(self, text: str) -> AnalysisOptions:
@@ -314,7 +236,7 @@ class JobStore:
         while new jobs arrive); also returns the total count for the status filter.
         ``with_result=False`` leaves every ``result`` None (neither read nor parsed).
         KeyError when ``after`` names no job."""
-        columns = "*" if with_result else f"{_SUMMARY_COLUMNS}, NULL AS result"
+        columns = "*" if with_result else f"{SUMMARY_COLUMNS}, NULL AS result"
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
         with self._tx() as c:
             total = c.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
@@ -401,8 +323,9 @@ class JobStore:
                     job_id,
                 ),
             )
-            if cur.rowcount == 1:
+            if cur.rowcount == 1:  # indexed with the result, or neither is written
                 similar.save(c, job_id, fingerprints)
+                search_index.index_result(c, job_id, _with_source(c, job_id, result))
         return cur.rowcount == 1
 
     def similar_jobs(self, job_id: str) -> list[similar.Similar]:

@@ -1,1 +1,1 @@
-"""The library: what the service finds across all its finished jobs."""
+"""The library: what the service finds across all finished jobs (search, CSV, similar)."""

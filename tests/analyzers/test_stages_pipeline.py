@@ -206,3 +206,25 @@ def test_metrics_of_a_clip_with_known_cuts_speech_and_text(
     assert metrics.motion is not None and metrics.motion > 0
     assert metrics.hook.cuts == 1 and "FOLLOW" in (metrics.hook.text or "")
     assert "hello" in (metrics.hook.words or "").lower()
+
+
+def test_the_result_is_searchable_in_the_library(
+    run: tuple[PreparedVideo, AnalysisResult], tmp_path: Path
+) -> None:
+    """The real words and text of this analysis, found by the library's FTS5 search."""
+    from api.jobs.store import JobStore
+    from api.library.search import search
+    from tests.support.library_results import add_done_job
+
+    _, result = run
+    store = JobStore(tmp_path / "jobs.sqlite3", Settings().analysis_options()).open()
+    add_done_job(store, "story", result.model_dump(mode="json"))
+    spoken = store.read(lambda c: search(c, "pasta", kind="speech", limit=5, after=None))
+    [said] = spoken.hits
+    assert said.start_s is not None and 4.0 <= said.start_s <= 5.0  # "today we cook pasta" at 4.2 s
+    shown = store.read(lambda c: search(c, '"best pasta"', kind="text", limit=5, after=None))
+    [text] = shown.hits
+    assert text.start_s is not None and text.start_s >= 4.0
+    assert [text.text[s:e].lower() for s, e in text.highlights] == ["best pasta"]
+    prefix = store.read(lambda c: search(c, "foll*", kind=None, limit=5, after=None))
+    assert {h.kind for h in prefix.hits} >= {"text", "summary"}

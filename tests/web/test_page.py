@@ -123,7 +123,13 @@ class Page:
         path = self.artifacts / f"{name}.png"
         self.driver.save_screenshot(str(path))
         self.driver.set_window_size(*size)
+        self.assert_fits_the_window(name)
         return path
+
+    def assert_fits_the_window(self, view: str) -> None:
+        """The page never scrolls sideways (checked at every width a screenshot takes)."""
+        wide, window = self.js("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide <= window, f"{view}: the page is {wide} px wide in a {window} px window"
 
 
 def test_docs_list_the_operations_from_assets_served_by_the_app(

@@ -22,8 +22,9 @@ def _page_html() -> bytes:
     # The script and style URLs carry a hash of their content: a new release is never
     # mixed with a cached old script.
     digest = hashlib.sha256()
-    for name in ("app.js", "library.js", "app.css"):
-        digest.update((STATIC_DIR / name).read_bytes())
+    # Every script and style the page loads (app.js and the scripts loaded after it).
+    for path in sorted(STATIC_DIR.glob("*.js")) + sorted(STATIC_DIR.glob("*.css")):
+        digest.update(path.read_bytes())
     html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     return html.replace("__ASSETS__", digest.hexdigest()[:12]).encode()
 

@@ -358,12 +358,13 @@ function renderResult(job) {
   if (result.transcript) {
     parts.push(el("h3", { text: `Transcript (${result.transcript.language})` }),
       el("ul", { class: "segments" }, ...(result.transcript.segments.length ? result.transcript.segments : [{ start_s: 0, end_s: v.duration_s, text: result.transcript.text }])
-        .map((s) => el("li", {}, el("span", { class: "time", text: fmtSpan(s.start_s, s.end_s) }), ` ${s.text}`))));
+        .map((s) => el("li", { "data-start": s.start_s, "data-end": s.end_s }, el("span", { class: "time", text: fmtSpan(s.start_s, s.end_s) }), ` ${s.text}`))));
   }
   if (result.text_overlays && result.text_overlays.length) {
     parts.push(el("h3", { text: "Text on screen" }),
-      el("ul", { class: "segments" }, ...result.text_overlays.map((o) => el("li", {}, el("span", { class: "time", text: fmtSpan(o.start_s, o.end_s) }), ` ${o.text}`))));
+      el("ul", { class: "segments" }, ...result.text_overlays.map((o) => el("li", { "data-start": o.start_s, "data-end": o.end_s }, el("span", { class: "time", text: fmtSpan(o.start_s, o.end_s) }), ` ${o.text}`))));
   }
+  body.dataset.duration = v.duration_s; // search.js marks a search hit's moment on it
   body.replaceChildren(...parts);
 }
 
@@ -406,13 +407,16 @@ function timeline(result) {
 }
 
 function filmstrip(id, result) {
-  const strip = el("ol", { class: "filmstrip" });
+  const v = result.video;
+  // Portrait videos get portrait cards; each image box takes the video's own shape.
+  const strip = el("ol", { class: `filmstrip ${v.height > v.width ? "portrait" : "landscape"}` });
+  const ratio = v.width > 0 && v.height > 0 ? `aspect-ratio:${v.width} / ${v.height}` : null;
   result.frames.forEach((frame, n) => {
     const src = frame.image && frame.image.startsWith("/jobs/") ? frame.image : null;
     const answers = el("dl", {}, ...Object.entries(frame.aspects).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
     strip.append(el("li", {},
       el("figure", {},
-        src ? el("img", { src, alt: `Frame at ${frame.timestamp_s.toFixed(1)} s: ${frame.caption}` }) : null,
+        src ? el("img", { src, style: ratio, alt: `Frame at ${frame.timestamp_s.toFixed(1)} s: ${frame.caption}` }) : null,
         el("figcaption", {}, el("span", { class: "time", text: `${frame.timestamp_s.toFixed(1)} s` }), ` ${frame.caption}`)),
       answers));
   });
