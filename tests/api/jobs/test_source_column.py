@@ -8,6 +8,7 @@ from pathlib import Path
 
 from analyzers.schema import Music, Source
 from api.jobs.store import JobStore
+from api.library.search import search
 from tests.api.jobs.test_store import DEFAULTS, V1_DATABASE, _job
 
 SOURCE = Source(
@@ -41,4 +42,16 @@ def test_rows_of_older_releases_have_no_source(tmp_path: Path) -> None:
     store = JobStore(path, DEFAULTS).open()
     jobs, _ = store.page(limit=10, offset=0)
     assert jobs and all(job.source is None for job in jobs)
+    store.close()
+
+
+def test_a_linked_jobs_page_text_is_searchable_with_its_result(tmp_path: Path) -> None:
+    """The worker's result has no source; the index sees the stored one, source included."""
+    store = JobStore(tmp_path / "jobs.sqlite3", DEFAULTS).open()
+    store.insert(dataclasses.replace(_job("link"), source=SOURCE))
+    store.finish_done(
+        "link", {"summary": "s", "source": None}, model_started_at=1.0, model_finished_at=2.0
+    )
+    page = store.read(lambda c: search(c, "food", kind="source", limit=5, after=None))
+    assert [(hit.job_id, hit.kind) for hit in page.hits] == [("link", "source")]
     store.close()

@@ -118,6 +118,7 @@ def test_a_version_5_database_is_indexed_when_opened(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     for statement in filter(str.strip, CREATE_SQL.split(";")):
         conn.execute(statement)
+    conn.execute("ALTER TABLE jobs DROP COLUMN source")  # the column v6 adds
     conn.execute(
         "INSERT INTO jobs (id, status, created_at, finished_at, upload_path, options, result)"
         " VALUES ('old', 'done', 1, 2, '/up/old', '{}', ?)",
