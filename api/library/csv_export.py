@@ -16,26 +16,17 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, TypeVar
 
+from analyzers.schema import Hook, Metrics
 from api.masking import masked_url
 
 T = TypeVar("T")
 #: runs a read on the job database (JobStore.read)
 Reader = Callable[[Callable[[sqlite3.Connection], T]], T]
 
-#: issue 21's creative metrics, in the order of the columns (``hook_*`` from ``metrics.hook``)
-METRICS = (
-    "cuts_per_minute",
-    "mean_shot_s",
-    "first_cut_s",
-    "speech_share",
-    "first_word_s",
-    "words_per_minute",
-    "text_share",
-    "music_share",
-    "loudness_lufs",
-    "motion",
-)
-HOOK = ("words", "text", "cuts")
+#: the creative metrics, in the schema's order (``hook_*`` from ``metrics.hook``): a metric
+#: added to analyzers/schema.py gets its column
+METRICS = tuple(name for name in Metrics.model_fields if name != "hook")
+HOOK = tuple(Hook.model_fields)
 HEADER = (
     "id",
     "file_name_or_link",
