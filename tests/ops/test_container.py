@@ -149,8 +149,9 @@ def served(
         wait_for(lambda: health(url)[0] == 200, 240, "the container's /health to be ready")
         yield name, url
     finally:
-        logs = pm.run("logs", "--tail", "40", name).stdout
-        print(f"container log (tail):\n{logs}")
+        # the service logs to stderr, which `podman logs` passes on as its own stderr
+        logs = pm.run("logs", "--tail", "40", name)
+        print(f"container log (tail):\n{logs.stdout}{logs.stderr}")
         pm.remove_container(name)
 
 
