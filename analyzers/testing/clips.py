@@ -9,6 +9,9 @@ moves with time and a frame-dependent colour make consecutive frames differ.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -99,7 +102,7 @@ def make_video(
     total = max(1, round(duration_s * fps))
     is_mp4 = path.suffix.lower() in {".mp4", ".mov"}
     options = {"movflags": "+faststart"} if faststart and is_mp4 else {}
-    with av.open(str(path), mode="w", options=options) as out:
+    with _keeping_scheduler(), av.open(str(path), mode="w", options=options) as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
@@ -120,6 +123,22 @@ def make_video(
         if audio_stream is not None:
             _write_tone(out, audio_stream, duration_s)
     return path
+
+
+@contextmanager
+def _keeping_scheduler() -> Iterator[None]:
+    """Put the calling thread's CPU scheduling back as it was after an encode.
+
+    SVT-AV1 switches the thread that opens it to SCHED_FIFO where it may (as root): every
+    process started from it afterwards then runs real-time too, and on two cores a spinning
+    real-time process (podman's copier) starves the rest of the machine.
+    """
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+            os.sched_setscheduler(0, policy, param)
 
 
 def _encoder_options(codec: str, preset: str) -> dict[str, str]:

@@ -42,8 +42,10 @@ class Podman:
     home: Path = HOME
 
     def command(self, *args: str) -> list[str]:
+        # chrt: podman under the normal policy whatever this process runs under (a real-time
+        # podman spins its copier and starves two cores: see clips._keeping_scheduler)
         return [
-            "podman",
+            "chrt", "--other", "0", "podman",
             "--runtime", "runc",
             "--cgroup-manager", "cgroupfs",
             "--storage-driver", self.driver,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,8 +86,12 @@ def test_matroska_without_frame_count_is_estimated(media: Path) -> None:
 
 
 def test_av1_codec_name_is_the_format_not_the_decoder(media: Path) -> None:
+    policy = os.sched_getscheduler(0)
     path = make_video(media / "av1.mkv", width=320, height=192, duration_s=1, codec="libsvtav1")
     assert probe_video(path).codec == "av1"
+    # SVT-AV1 makes its caller real-time as root; the clip builder puts it back, or every
+    # later test's processes (podman, Ray) would run SCHED_FIFO and can starve the machine
+    assert os.sched_getscheduler(0) == policy
 
 
 BadMaker = Callable[[Path], object]
