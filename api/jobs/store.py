@@ -329,9 +329,12 @@ class JobStore:
         return cur.rowcount == 1
 
     def similar_jobs(self, job_id: str) -> list[similar.Similar]:
-        """The jobs that share this one's sound or pictures (api/library/similar.py)."""
-        with self._tx() as c:
-            return similar.find(c, job_id)
+        """The jobs that share this one's sound or pictures (api/library/similar.py).
+
+        On the reading connection: verifying the candidates takes a while, and job writes
+        must not wait behind it.
+        """
+        return self.read(lambda c: similar.find(c, job_id))
 
     def finish_error(
         self, job_id: str, status: Literal["failed", "cancelled"], code: str, message: str
